@@ -1,0 +1,166 @@
+package api
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	logging "github.com/ipfs/go-log/v2"
+)
+
+var log = logging.Logger("peernode/api")
+
+// Limits of the HTTP server.
+const (
+	// maxBodyBytes caps request bodies: every request body is a small JSON
+	// object.
+	maxBodyBytes = 64 << 10
+	// readHeaderTimeout drops clients that trickle their headers.
+	readHeaderTimeout = 10 * time.Second
+	// connectTimeout bounds POST /v1/connect when the client sets no
+	// deadline of its own.
+	connectTimeout = 30 * time.Second
+)
+
+// ErrRemoteAddr is returned by Listen for a non-loopback address when remote
+// access was not allowed.
+var ErrRemoteAddr = errors.New("API address is not a loopback address")
+
+// ErrListen is wrapped when the API cannot listen on its address.
+var ErrListen = errors.New("API cannot listen on")
+
+// Listen opens the API listener on addr (host:port). Unless allowRemote, the
+// host must be a loopback address or "localhost": the token travels in
+// clear text.
+func Listen(addr string, allowRemote bool) (net.Listener, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("API address %q: %w", addr, err)
+	}
+	if !allowRemote && !isLoopback(host) {
+		return nil, fmt.Errorf("%w: %s would expose the control API beyond this machine", ErrRemoteAddr, addr)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%w %s: %w", ErrListen, addr, err)
+	}
+	return ln, nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Server is the control API's HTTP server.
+type Server struct {
+	backend Backend
+	token   []byte
+	srv     *http.Server
+}
+
+// NewServer serves backend to callers that present token.
+func NewServer(backend Backend, token string) *Server {
+	s := &Server{backend: backend, token: []byte(token)}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/id", s.handleID)
+	mux.HandleFunc("GET /v1/peers", s.handlePeers)
+	mux.HandleFunc("POST /v1/connect", s.handleConnect)
+	s.srv = &http.Server{
+		Handler:           s.authenticate(mux),
+		ReadHeaderTimeout: readHeaderTimeout,
+		ErrorLog:          nil,
+	}
+	return s
+}
+
+// Handler returns the authenticated handler, for tests and embedding.
+func (s *Server) Handler() http.Handler { return s.srv.Handler }
+
+// Serve serves on ln until Close. It returns nil after Close.
+func (s *Server) Serve(ln net.Listener) error {
+	if err := s.srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Close stops accepting requests and waits up to ctx for those in flight.
+func (s *Server) Close(ctx context.Context) error {
+	if err := s.srv.Shutdown(ctx); err != nil {
+		return s.srv.Close()
+	}
+	return nil
+}
+
+// authenticate rejects any request without the bearer token.
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), s.token) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="peernode"`)
+			writeError(w, http.StatusUnauthorized, "missing or wrong API token: the token is in the daemon's data directory (api.token)")
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) handleID(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, s.backend.ID())
+}
+
+func (s *Server) handlePeers(w http.ResponseWriter, _ *http.Request) {
+	peers := s.backend.Peers()
+	if peers == nil {
+		peers = []PeerInfo{}
+	}
+	writeJSON(w, http.StatusOK, peers)
+}
+
+func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {
+	var req ConnectRequest
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, "request body must be {\"addr\": MULTIADDR}: "+err.Error())
+		return
+	}
+	ctx := r.Context()
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, connectTimeout)
+		defer cancel()
+	}
+	res, err := s.backend.Connect(ctx, req.Addr)
+	switch {
+	case errors.Is(err, ErrBadRequest):
+		writeError(w, http.StatusBadRequest, err.Error())
+	case err != nil:
+		writeError(w, http.StatusBadGateway, err.Error())
+	default:
+		writeJSON(w, http.StatusOK, res)
+	}
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	if err := json.NewEncoder(w).Encode(v); err != nil {
+		log.Debugw("writing response failed", "err", err)
+	}
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, errorBody{Error: msg})
+}

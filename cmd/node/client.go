@@ -1,0 +1,226 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"peernode/api"
+	"peernode/node"
+)
+
+// requestTimeout bounds a CLI call to the daemon.
+const requestTimeout = 60 * time.Second
+
+// daemonClient finds the daemon running on dataDir, or explains how to start
+// one.
+func daemonClient(dataDir string) (*api.Client, error) {
+	c, err := api.ClientForDataDir(dataDir)
+	if err != nil {
+		return nil, noDaemonHint(err, dataDir)
+	}
+	return c, nil
+}
+
+func noDaemonHint(err error, dataDir string) error {
+	if errors.Is(err, api.ErrNoDaemon) {
+		return fmt.Errorf("%w\nStart one with: peernode daemon --data-dir %s", err, dataDir)
+	}
+	return err
+}
+
+func printJSON(env *cliEnv, v any) error {
+	enc := json.NewEncoder(env.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func runID(env *cliEnv, args []string) error {
+	fs, common := newFlagSet(env, "id", "id [--json] [--data-dir DIR] [--secret-file FILE]")
+	var secretFile, secretFlag string
+	fs.StringVar(&secretFile, "secret-file", "", "network secret file, to show the network ID without a running daemon")
+	fs.StringVar(&secretFlag, "secret", "", "network secret (visible in the process list: prefer --secret-file)")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(pos, 0, ""); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	defer cancel()
+	info, err := daemonID(ctx, common.dataDir)
+	if errors.Is(err, api.ErrNoDaemon) {
+		info, err = offlineID(env, flagsSet(fs), common.dataDir, secretFile, secretFlag)
+	}
+	if err != nil {
+		return err
+	}
+	if common.json {
+		return printJSON(env, info)
+	}
+	fmt.Fprintf(env.stdout, "node ID:    %s\nname:       %s\nnetwork ID: %s\n", info.NodeID, info.Name, info.NetworkID)
+	if info.SecretFingerprint != "" {
+		fmt.Fprintf(env.stdout, "secret:     fingerprint %s\n", info.SecretFingerprint)
+	}
+	fmt.Fprintf(env.stdout, "version:    %s\n", info.Version)
+	if len(info.Addrs) == 0 {
+		fmt.Fprintln(env.stdout, "addresses:  none (the daemon is not running)")
+	}
+	for _, a := range info.Addrs {
+		fmt.Fprintf(env.stdout, "address:    %s\n", a)
+	}
+	return nil
+}
+
+func daemonID(ctx context.Context, dataDir string) (api.IDInfo, error) {
+	c, err := api.ClientForDataDir(dataDir)
+	if err != nil {
+		return api.IDInfo{}, err
+	}
+	return c.ID(ctx)
+}
+
+// offlineID builds the identity from the data directory alone. It creates
+// the key if there is none yet, so an operator can learn a node's ID (for an
+// allowlist, say) before its first start.
+func offlineID(env *cliEnv, set map[string]bool, dataDir, secretFile, secretFlag string) (api.IDInfo, error) {
+	s, _, err := loadSettings(dataDir)
+	if err != nil {
+		return api.IDInfo{}, err
+	}
+	if set["secret-file"] {
+		s.SecretFile = secretFile
+	}
+	secret, err := resolveSecret(env, set, secretFlag)
+	if err != nil {
+		return api.IDInfo{}, err
+	}
+	nw, err := networkFor(s, secret)
+	if err != nil {
+		return api.IDInfo{}, err
+	}
+	key, created, err := node.LoadOrCreateIdentity(dataDir)
+	if err != nil {
+		return api.IDInfo{}, err
+	}
+	if created {
+		fmt.Fprintf(env.stderr, "peernode: created a new identity in %s\n", dataDir)
+	}
+	id, err := peer.IDFromPrivateKey(key)
+	if err != nil {
+		return api.IDInfo{}, err
+	}
+	info := api.IDInfo{NodeID: id.String(), Name: s.Name, NetworkID: nw.ID, Private: nw.Private, Addrs: []string{}, Version: node.Version}
+	if nw.Private {
+		info.SecretFingerprint = nw.Fingerprint
+	}
+	return info, nil
+}
+
+func runPeers(env *cliEnv, args []string) error {
+	fs, common := newFlagSet(env, "peers", "peers [--json] [--data-dir DIR]")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(pos, 0, ""); err != nil {
+		return err
+	}
+	c, err := daemonClient(common.dataDir)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	defer cancel()
+	peers, err := c.Peers(ctx)
+	if err != nil {
+		return noDaemonHint(err, common.dataDir)
+	}
+	if common.json {
+		return printJSON(env, peers)
+	}
+	if len(peers) == 0 {
+		fmt.Fprintln(env.stdout, "no peers connected")
+		return nil
+	}
+	tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE ID\tDIRECTION\tCONNECTED\tADDRESS")
+	for _, p := range peers {
+		addr := ""
+		if len(p.Addrs) > 0 {
+			addr = strings.TrimSuffix(p.Addrs[0], "/p2p/"+p.NodeID)
+		}
+		since := time.Since(p.ConnectedSince).Round(time.Second)
+		fmt.Fprintf(tw, "%s\t%s\t%s ago\t%s\n", p.NodeID, p.Direction, since, addr)
+	}
+	return tw.Flush()
+}
+
+func runConnect(env *cliEnv, args []string) error {
+	fs, common := newFlagSet(env, "connect", "connect MULTIADDR [--json] [--data-dir DIR]")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(pos, 1, "one multiaddr ending in /p2p/<node ID>"); err != nil {
+		return err
+	}
+	if _, err := node.ParseBootstrap(pos); err != nil {
+		return usageError{err}
+	}
+	c, err := daemonClient(common.dataDir)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	defer cancel()
+	res, err := c.Connect(ctx, pos[0])
+	if err != nil {
+		return noDaemonHint(err, common.dataDir)
+	}
+	if common.json {
+		return printJSON(env, res)
+	}
+	fmt.Fprintf(env.stdout, "connected to %s\n", res.NodeID)
+	return nil
+}
+
+// versionInfo is `peernode version --json`.
+type versionInfo struct {
+	Version       string `json:"version"`
+	Go            string `json:"go"`
+	DaemonVersion string `json:"daemon_version,omitempty"`
+}
+
+func runVersion(env *cliEnv, args []string) error {
+	fs, common := newFlagSet(env, "version", "version [--json] [--data-dir DIR]")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(pos, 0, ""); err != nil {
+		return err
+	}
+	v := versionInfo{Version: node.Version, Go: runtime.Version()}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if info, err := daemonID(ctx, common.dataDir); err == nil {
+		v.DaemonVersion = info.Version
+	}
+	if common.json {
+		return printJSON(env, v)
+	}
+	fmt.Fprintf(env.stdout, "peernode %s (%s %s/%s)\n", v.Version, v.Go, runtime.GOOS, runtime.GOARCH)
+	if v.DaemonVersion != "" {
+		fmt.Fprintf(env.stdout, "running daemon: %s\n", v.DaemonVersion)
+	}
+	return nil
+}

@@ -1,0 +1,202 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	ma "github.com/multiformats/go-multiaddr"
+
+	"peernode/internal/atomicfile"
+	"peernode/node"
+)
+
+// configFileName is the daemon's settings file in the data directory. It is
+// written on first start with the settings of that start; flags given later
+// override it for one run without changing it.
+const configFileName = "config.json"
+
+// maxConfigBytes caps the config file: it is a short, hand-edited file.
+const maxConfigBytes = 1 << 20
+
+// settings is the config file's content, and what the daemon's flags set.
+type settings struct {
+	Name           string   `json:"name"`
+	Listen         []string `json:"listen"`
+	Bootstrap      []string `json:"bootstrap"`
+	API            string   `json:"api"`
+	APIAllowRemote bool     `json:"api_allow_remote"`
+	// SecretFile is where the network secret is read from; empty joins the
+	// public network unless PEERNODE_SECRET or a flag gives a secret.
+	SecretFile  string `json:"secret_file,omitempty"`
+	ConnMgrLow  int    `json:"conn_mgr_low"`
+	ConnMgrHigh int    `json:"conn_mgr_high"`
+	MaxConns    int    `json:"max_conns"`
+	MaxStreams  int    `json:"max_streams"`
+}
+
+func defaultSettings() settings {
+	d := node.DefaultConfig()
+	s := settings{
+		Name:        d.Name,
+		Bootstrap:   []string{},
+		API:         d.APIAddr,
+		ConnMgrLow:  d.ConnMgrLow,
+		ConnMgrHigh: d.ConnMgrHigh,
+		MaxConns:    d.Limits.Conns,
+		MaxStreams:  d.Limits.Streams,
+	}
+	for _, a := range d.ListenAddrs {
+		s.Listen = append(s.Listen, a.String())
+	}
+	return s
+}
+
+// loadSettings reads the config file of dataDir. exists is false (and the
+// defaults are returned) when there is none yet.
+func loadSettings(dataDir string) (s settings, exists bool, err error) {
+	path := filepath.Join(dataDir, configFileName)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return defaultSettings(), false, nil
+	}
+	if err != nil {
+		return s, false, usagef("config file %s: %w", path, err)
+	}
+	if len(b) > maxConfigBytes {
+		return s, false, usagef("config file %s: %d bytes, too large", path, len(b))
+	}
+	s = defaultSettings()
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&s); err != nil {
+		return s, false, usagef("config file %s is not valid: %w (fix it, or move it away to start from defaults)", path, err)
+	}
+	return s, true, nil
+}
+
+func saveSettings(dataDir string, s settings) error {
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	return atomicfile.Write(filepath.Join(dataDir, configFileName), append(b, '\n'), 0o600)
+}
+
+// settingsFlags registers the daemon flags that override settings.
+type settingsFlags struct {
+	name, api, secretFile, secret string
+	listen, bootstrap             stringList
+	apiAllowRemote                bool
+	connLow, connHigh, maxConns   int
+}
+
+func (f *settingsFlags) register(fs *flag.FlagSet) {
+	d := defaultSettings()
+	fs.StringVar(&f.name, "name", d.Name, "human-readable name of this node")
+	fs.Var(&f.listen, "listen", "multiaddr to listen on, repeatable (default TCP and QUIC on port 4001 of all interfaces)")
+	fs.Var(&f.bootstrap, "bootstrap", "multiaddr of a peer to join through, ending in /p2p/<node ID>; repeatable")
+	fs.StringVar(&f.api, "api", d.API, "host:port of the local control API")
+	fs.BoolVar(&f.apiAllowRemote, "api-allow-remote", false, "allow a non-loopback --api address (the token travels in clear text)")
+	fs.StringVar(&f.secretFile, "secret-file", "", "file holding the private network's secret (else $PEERNODE_SECRET; none joins the public network)")
+	fs.StringVar(&f.secret, "secret", "", "the private network's secret (visible in the process list: prefer --secret-file)")
+	fs.IntVar(&f.connLow, "conn-low", d.ConnMgrLow, "connection manager low water mark")
+	fs.IntVar(&f.connHigh, "conn-high", d.ConnMgrHigh, "connection manager high water mark")
+	fs.IntVar(&f.maxConns, "max-conns", d.MaxConns, "most connections the node holds (resource manager)")
+}
+
+// apply overrides s with the flags that were given.
+func (f *settingsFlags) apply(s *settings, set map[string]bool) {
+	if set["name"] {
+		s.Name = f.name
+	}
+	if set["listen"] {
+		s.Listen = f.listen
+	}
+	if set["bootstrap"] {
+		s.Bootstrap = f.bootstrap
+	}
+	if set["api"] {
+		s.API = f.api
+	}
+	if set["api-allow-remote"] {
+		s.APIAllowRemote = f.apiAllowRemote
+	}
+	if set["secret-file"] {
+		s.SecretFile = f.secretFile
+	}
+	if set["conn-low"] {
+		s.ConnMgrLow = f.connLow
+	}
+	if set["conn-high"] {
+		s.ConnMgrHigh = f.connHigh
+	}
+	if set["max-conns"] {
+		s.MaxConns = f.maxConns
+	}
+}
+
+// nodeConfig turns settings into a validated node.Config. secret, if not
+// nil, overrides SecretFile. Nothing is written.
+func nodeConfig(dataDir string, s settings, secret []byte) (node.Config, error) {
+	cfg := node.DefaultConfig()
+	cfg.DataDir = dataDir
+	cfg.Name = s.Name
+	cfg.APIAddr = s.API
+	cfg.APIAllowRemote = s.APIAllowRemote
+	cfg.ConnMgrLow, cfg.ConnMgrHigh = s.ConnMgrLow, s.ConnMgrHigh
+	cfg.Limits.Conns, cfg.Limits.Streams = s.MaxConns, s.MaxStreams
+	cfg.ListenAddrs = cfg.ListenAddrs[:0]
+	for _, l := range s.Listen {
+		a, err := ma.NewMultiaddr(l)
+		if err != nil {
+			return cfg, usagef("listen address %q: %w", l, err)
+		}
+		cfg.ListenAddrs = append(cfg.ListenAddrs, a)
+	}
+	boot, err := node.ParseBootstrap(s.Bootstrap)
+	if err != nil {
+		return cfg, usageError{err}
+	}
+	cfg.Bootstrap = boot
+	nw, err := networkFor(s, secret)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.Network = nw
+	if err := cfg.Validate(); err != nil {
+		return cfg, usageError{err}
+	}
+	return cfg, nil
+}
+
+// networkFor derives the network from secret, else from the settings'
+// secret file, else the public network.
+func networkFor(s settings, secret []byte) (node.Network, error) {
+	if secret == nil && s.SecretFile != "" {
+		b, exposed, err := node.ReadSecretFile(s.SecretFile)
+		if err != nil {
+			return node.Network{}, usageError{err}
+		}
+		if exposed {
+			log.Warnw("the secret file can be read by other users; chmod 600 it", "file", s.SecretFile)
+		}
+		secret = b
+	}
+	if secret == nil {
+		return node.PublicNetwork(), nil
+	}
+	nw, err := node.DeriveNetwork(secret)
+	if err != nil {
+		return node.Network{}, usageError{err}
+	}
+	return nw, nil
+}

@@ -1,0 +1,173 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	logging "github.com/ipfs/go-log/v2"
+
+	"peernode/api"
+	"peernode/node"
+)
+
+var log = logging.Logger("peernode/cmd")
+
+// shutdownTimeout is how long the daemon waits for a clean stop after
+// SIGINT/SIGTERM before exiting anyway.
+const shutdownTimeout = 5 * time.Second
+
+// secretEnv names the environment variable holding the network secret.
+const secretEnv = "PEERNODE_SECRET"
+
+func runDaemon(env *cliEnv, args []string) error {
+	fs, common := newFlagSet(env, "daemon", "daemon [flags]")
+	var sf settingsFlags
+	sf.register(fs)
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(pos, 0, ""); err != nil {
+		return err
+	}
+	cfg, s, firstStart, err := daemonConfig(env, fs, &sf, common.dataDir)
+	if err != nil {
+		return err
+	}
+	if firstStart {
+		if err := saveSettings(common.dataDir, s); err != nil {
+			return fmt.Errorf("write the config file: %w", err)
+		}
+	}
+	n, err := node.New(cfg)
+	if err != nil {
+		return explainStartError(err)
+	}
+	if err := n.Start(); err != nil {
+		_ = n.Close()
+		return explainStartError(err)
+	}
+	printBanner(env.stdout, n, firstStart)
+	return waitAndClose(env, n)
+}
+
+// daemonConfig merges defaults, the config file and the flags, resolves the
+// secret and validates the result, all before anything is written.
+func daemonConfig(env *cliEnv, fs *flag.FlagSet, sf *settingsFlags, dataDir string) (node.Config, settings, bool, error) {
+	s, exists, err := loadSettings(dataDir)
+	if err != nil {
+		return node.Config{}, s, false, err
+	}
+	set := flagsSet(fs)
+	sf.apply(&s, set)
+	secret, err := resolveSecret(env, set, sf.secret)
+	if err != nil {
+		return node.Config{}, s, false, err
+	}
+	cfg, err := nodeConfig(dataDir, s, secret)
+	return cfg, s, !exists, err
+}
+
+// resolveSecret returns the secret given by --secret or $PEERNODE_SECRET,
+// or nil when the settings' secret file (or none) applies. Precedence:
+// flags, then the environment, then the config file.
+func resolveSecret(env *cliEnv, set map[string]bool, flagSecret string) ([]byte, error) {
+	switch {
+	case set["secret"] && set["secret-file"]:
+		return nil, usagef("give the secret once: --secret-file or --secret, not both")
+	case set["secret"]:
+		warnf(env, "--secret makes the secret visible in the process list; prefer --secret-file or $%s", secretEnv)
+		if strings.TrimSpace(flagSecret) == "" {
+			return nil, usagef("--secret is empty")
+		}
+		return []byte(strings.TrimSpace(flagSecret)), nil
+	case set["secret-file"]:
+		return nil, nil
+	}
+	if v := strings.TrimSpace(env.getenv(secretEnv)); v != "" {
+		return []byte(v), nil
+	}
+	return nil, nil
+}
+
+func warnf(env *cliEnv, format string, args ...any) {
+	fmt.Fprintf(env.stderr, "peernode: warning: "+format+"\n", args...)
+}
+
+// explainStartError adds what the operator can do to the errors of a start.
+func explainStartError(err error) error {
+	var le *node.ListenError
+	switch {
+	case errors.As(err, &le) && errors.Is(err, syscall.EADDRINUSE):
+		return fmt.Errorf("%w\nAnother process (perhaps another peernode) listens on that port: stop it, or choose another address with --listen", err)
+	case errors.As(err, &le):
+		return fmt.Errorf("%w\nCheck the address, or choose another with --listen", err)
+	case errors.Is(err, api.ErrRemoteAddr):
+		return usageError{fmt.Errorf("%w\nUse a loopback --api address, or pass --api-allow-remote", err)}
+	case errors.Is(err, api.ErrListen) && errors.Is(err, syscall.EADDRINUSE):
+		return fmt.Errorf("%w\nAnother process (perhaps another peernode daemon) uses that port: choose another with --api", err)
+	case errors.Is(err, node.ErrInvalidConfig):
+		return usageError{err}
+	}
+	return err
+}
+
+func printBanner(w io.Writer, n *node.Node, firstStart bool) {
+	cfg := n.Config()
+	fmt.Fprintf(w, "peernode %s daemon\n", node.Version)
+	fmt.Fprintf(w, "node ID:   %s\n", n.ID())
+	fmt.Fprintf(w, "name:      %s\n", cfg.Name)
+	if cfg.Network.Private {
+		fmt.Fprintf(w, "network:   private %s (secret fingerprint %s)\n", cfg.Network.ID, cfg.Network.Fingerprint)
+	} else {
+		fmt.Fprintf(w, "network:   public %s (no secret: anyone may join)\n", cfg.Network.ID)
+	}
+	fmt.Fprintln(w, "addresses (give one to another node as --bootstrap):")
+	for _, a := range n.Addrs() {
+		fmt.Fprintf(w, "  %s\n", a)
+	}
+	if addr := n.APIAddr(); addr != "" {
+		fmt.Fprintf(w, "API:       http://%s (token in %s)\n", addr, filepath.Join(cfg.DataDir, api.TokenFileName))
+	}
+	fmt.Fprintf(w, "data dir:  %s\n", cfg.DataDir)
+	if firstStart {
+		fmt.Fprintf(w, "first start: settings saved in %s\n", filepath.Join(cfg.DataDir, configFileName))
+	}
+	fmt.Fprintln(w, "ready")
+}
+
+// waitAndClose runs until SIGINT or SIGTERM, then closes the node within
+// shutdownTimeout. A second signal exits at once.
+func waitAndClose(env *cliEnv, n *node.Node) error {
+	sigs := env.signals
+	if sigs == nil {
+		ch := make(chan os.Signal, 2)
+		signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+		defer signal.Stop(ch)
+		sigs = ch
+	}
+	sig := <-sigs
+	fmt.Fprintf(env.stdout, "received %v, shutting down\n", sig)
+	done := make(chan error, 1)
+	go func() { done <- n.Close() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("shut down: %w", err)
+		}
+		fmt.Fprintln(env.stdout, "stopped")
+		return nil
+	case <-sigs:
+		return errors.New("second signal: exiting without a clean shutdown")
+	case <-time.After(shutdownTimeout):
+		return fmt.Errorf("shutdown took longer than %s: exiting anyway", shutdownTimeout)
+	}
+}

@@ -1,0 +1,140 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/event"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// ErrBadBootstrap is wrapped by every malformed bootstrap address.
+var ErrBadBootstrap = errors.New("bad bootstrap address")
+
+// ParseBootstrap parses bootstrap multiaddrs. Each must end in /p2p/<id>;
+// several addresses of one peer are merged.
+func ParseBootstrap(addrs []string) ([]peer.AddrInfo, error) {
+	mas := make([]ma.Multiaddr, 0, len(addrs))
+	for _, s := range addrs {
+		m, err := ma.NewMultiaddr(strings.TrimSpace(s))
+		if err != nil {
+			return nil, fmt.Errorf("%w %q: %w", ErrBadBootstrap, s, err)
+		}
+		if _, err := m.ValueForProtocol(ma.P_P2P); err != nil {
+			return nil, fmt.Errorf("%w %q: it must end in /p2p/<node ID>, as printed by the node at start", ErrBadBootstrap, s)
+		}
+		mas = append(mas, m)
+	}
+	infos, err := peer.AddrInfosFromP2pAddrs(mas...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadBootstrap, err)
+	}
+	for _, ai := range infos {
+		if len(ai.Addrs) == 0 {
+			return nil, fmt.Errorf("%w /p2p/%s: no address to dial before /p2p/", ErrBadBootstrap, ai.ID)
+		}
+	}
+	return infos, nil
+}
+
+// bootstrapLoop dials the bootstrap peers whenever the node has no peer at
+// all: at start, and again each time its last connection closes. Failed
+// rounds back off exponentially, with jitter, up to BootstrapBackoffMax.
+// It exits when the node closes.
+func (n *Node) bootstrapLoop() {
+	sub, err := n.host.EventBus().Subscribe(new(event.EvtPeerConnectednessChanged))
+	if err != nil {
+		log.Errorw("bootstrap: cannot watch connections", "err", err)
+		return
+	}
+	defer sub.Close()
+	rng := rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	failures := 0
+	for {
+		if len(n.host.Network().Peers()) == 0 {
+			if err := n.dialBootstrap(); err != nil {
+				delay := backoff(failures, n.cfg.BootstrapBackoffMin, n.cfg.BootstrapBackoffMax, rng.Float64())
+				failures++
+				if n.ctx.Err() != nil {
+					return
+				}
+				log.Warnw("no bootstrap peer reachable; retrying", "in", delay.Round(time.Millisecond), "err", err)
+				if !n.sleep(delay) {
+					return
+				}
+				continue
+			}
+			failures = 0
+		}
+		// Wait for the node to lose its last peer.
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-sub.Out():
+		}
+	}
+}
+
+// dialBootstrap dials every bootstrap peer at once and succeeds if any
+// connection comes up.
+func (n *Node) dialBootstrap() error {
+	n.bootstrapRounds.Add(1)
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+		ok   bool
+	)
+	for _, ai := range n.cfg.Bootstrap {
+		if ai.ID == n.id {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := n.Connect(n.ctx, ai)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+				return
+			}
+			ok = true
+			log.Infow("connected to bootstrap peer", "peer", ai.ID)
+		}()
+	}
+	wg.Wait()
+	if ok || len(errs) == 0 {
+		return nil
+	}
+	return errors.Join(errs...)
+}
+
+// sleep waits d or until the node closes; it reports false on close.
+func (n *Node) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-n.ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// backoff returns the delay after the given number of consecutive failures:
+// lo doubled per failure, capped at hi, then spread by ±20 % using u, a
+// uniform number in [0, 1), so nodes that lost a peer together do not retry
+// in lockstep.
+func backoff(failures int, lo, hi time.Duration, u float64) time.Duration {
+	d := lo
+	for i := 0; i < failures && d < hi; i++ {
+		d *= 2
+	}
+	return time.Duration(float64(min(d, hi)) * (0.8 + 0.4*u))
+}

@@ -1,0 +1,235 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// Config holds everything a node needs to start. Build one with
+// DefaultConfig (or LocalTestConfig in tests), change the fields you need and
+// pass it to New, which validates it once.
+type Config struct {
+	// DataDir holds the identity key, the API token and the API address file.
+	// It is created (mode 0700) if missing. Default: ~/.peernode, or
+	// $PEERNODE_PATH when set.
+	DataDir string
+
+	// Name is a human-readable label for this node, shown to operators. It is
+	// not an identity: the node ID is. Default: the host name.
+	Name string
+
+	// ListenAddrs are the multiaddrs the node listens on. Default: TCP and
+	// QUIC on port 4001 of every IPv4 and IPv6 interface. In a private network
+	// QUIC addresses are skipped (with a warning unless they are the
+	// defaults), because libp2p's pnet works over TCP only.
+	ListenAddrs []ma.Multiaddr
+
+	// Bootstrap peers are dialled at start and re-dialled, with back-off,
+	// whenever the node has no peers at all. Each must name its peer ID.
+	// Default: none.
+	Bootstrap []peer.AddrInfo
+
+	// Network is the network the node joins, derived from its secret.
+	// Default: PublicNetwork(), the open default network.
+	Network Network
+
+	// APIAddr is the host:port of the local HTTP control API. Empty disables
+	// the API. Default: 127.0.0.1:5080. Port 0 picks a free port; the address
+	// actually used is written to the data directory for the CLI to find.
+	APIAddr string
+
+	// APIAllowRemote allows APIAddr to be something other than a loopback
+	// address. The API is guarded by a bearer token but sent in clear text,
+	// so this is off by default.
+	APIAllowRemote bool
+
+	// ConnMgrLow and ConnMgrHigh are the connection manager's water marks:
+	// once more than ConnMgrHigh connections are open it trims the least
+	// useful down to ConnMgrLow. Defaults 160 and 192, as libp2p's. Raise both
+	// (and Limits.Conns) for a node that must hold thousands of connections.
+	ConnMgrLow  int
+	ConnMgrHigh int
+
+	// ConnMgrGrace protects new connections from trimming for this long.
+	// Default 20 s.
+	ConnMgrGrace time.Duration
+
+	// Limits bound what the libp2p resource manager lets the whole node use.
+	Limits Limits
+
+	// BootstrapBackoffMin and BootstrapBackoffMax bound the delay between
+	// attempts to reach the bootstrap peers while the node has no peers. The
+	// delay doubles after each failed round, with ±20 % jitter. Defaults 1 s
+	// and 1 min.
+	BootstrapBackoffMin time.Duration
+	BootstrapBackoffMax time.Duration
+
+	// DialTimeout bounds one attempt to connect to one peer. Default 15 s.
+	DialTimeout time.Duration
+}
+
+// Limits are node-wide resource-manager limits. A zero field keeps libp2p's
+// default, which scales with the machine's memory and file descriptors.
+type Limits struct {
+	// Conns caps open connections (inbound plus outbound). Default 1024;
+	// ConnMgrHigh must not exceed it.
+	Conns int
+	// Streams caps open streams over all connections. Default 8192.
+	Streams int
+	// Memory caps the bytes that libp2p's components may reserve. Default:
+	// libp2p's autoscaled value (1/8 of the machine's memory, 128 MiB-1 GiB).
+	Memory int64
+	// FD caps file descriptors used for connections. Default: libp2p's
+	// autoscaled value (half the process limit).
+	FD int
+}
+
+// Default values, exported for help text and the README.
+const (
+	DefaultAPIAddr             = "127.0.0.1:5080"
+	DefaultPort                = 4001
+	DefaultConnMgrLow          = 160
+	DefaultConnMgrHigh         = 192
+	DefaultConnMgrGrace        = 20 * time.Second
+	DefaultConns               = 1024
+	DefaultStreams             = 8192
+	DefaultBootstrapBackoffMin = time.Second
+	DefaultBootstrapBackoffMax = time.Minute
+	DefaultDialTimeout         = 15 * time.Second
+)
+
+// DefaultListenAddrs returns TCP and QUIC on DefaultPort on all interfaces.
+func DefaultListenAddrs() []ma.Multiaddr {
+	return mustAddrs(
+		fmt.Sprintf("/ip4/0.0.0.0/tcp/%d", DefaultPort),
+		fmt.Sprintf("/ip4/0.0.0.0/udp/%d/quic-v1", DefaultPort),
+		fmt.Sprintf("/ip6/::/tcp/%d", DefaultPort),
+		fmt.Sprintf("/ip6/::/udp/%d/quic-v1", DefaultPort),
+	)
+}
+
+// DefaultDataDir is $PEERNODE_PATH if set, else ~/.peernode.
+func DefaultDataDir() string {
+	if p := os.Getenv("PEERNODE_PATH"); p != "" {
+		return p
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return ".peernode"
+	}
+	return filepath.Join(home, ".peernode")
+}
+
+// DefaultConfig returns the documented defaults: public network, listening on
+// port 4001, API on 127.0.0.1:5080, data in DefaultDataDir.
+func DefaultConfig() Config {
+	name, err := os.Hostname()
+	if err != nil || name == "" {
+		name = "peernode"
+	}
+	return Config{
+		DataDir:             DefaultDataDir(),
+		Name:                name,
+		ListenAddrs:         DefaultListenAddrs(),
+		Network:             PublicNetwork(),
+		APIAddr:             DefaultAPIAddr,
+		ConnMgrLow:          DefaultConnMgrLow,
+		ConnMgrHigh:         DefaultConnMgrHigh,
+		ConnMgrGrace:        DefaultConnMgrGrace,
+		Limits:              Limits{Conns: DefaultConns, Streams: DefaultStreams},
+		BootstrapBackoffMin: DefaultBootstrapBackoffMin,
+		BootstrapBackoffMax: DefaultBootstrapBackoffMax,
+		DialTimeout:         DefaultDialTimeout,
+	}
+}
+
+// LocalTestConfig derives a configuration for tests: data in dataDir, TCP on
+// an ephemeral 127.0.0.1 port, the API on an ephemeral loopback port, short
+// back-off and dial timeouts.
+func LocalTestConfig(dataDir string) Config {
+	c := DefaultConfig()
+	c.DataDir = dataDir
+	c.Name = filepath.Base(dataDir)
+	c.ListenAddrs = mustAddrs("/ip4/127.0.0.1/tcp/0")
+	c.APIAddr = "127.0.0.1:0"
+	c.BootstrapBackoffMin = 20 * time.Millisecond
+	c.BootstrapBackoffMax = 500 * time.Millisecond
+	c.DialTimeout = 5 * time.Second
+	return c
+}
+
+// ErrInvalidConfig is wrapped by every configuration error New returns.
+var ErrInvalidConfig = errors.New("invalid configuration")
+
+// Validate checks every field and the rules between them. New calls it;
+// callers may call it first to report bad settings before anything is written.
+func (c *Config) Validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrInvalidConfig, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case c.DataDir == "":
+		return bad("data directory is empty")
+	case len(c.ListenAddrs) == 0:
+		return bad("no listen address")
+	case c.Network.ID == "":
+		return bad("no network: use PublicNetwork() or DeriveNetwork(secret)")
+	case c.ConnMgrLow < 0 || c.ConnMgrHigh <= 0 || c.ConnMgrLow > c.ConnMgrHigh:
+		return bad("connection manager water marks low=%d high=%d: need 0 <= low <= high, high > 0", c.ConnMgrLow, c.ConnMgrHigh)
+	case c.Limits.Conns < 0 || c.Limits.Streams < 0 || c.Limits.Memory < 0 || c.Limits.FD < 0:
+		return bad("resource limits must not be negative")
+	case c.Limits.Conns > 0 && c.ConnMgrHigh > c.Limits.Conns:
+		return bad("connection manager high water mark %d exceeds the connection limit %d", c.ConnMgrHigh, c.Limits.Conns)
+	case c.BootstrapBackoffMin <= 0 || c.BootstrapBackoffMax < c.BootstrapBackoffMin:
+		return bad("bootstrap back-off min=%s max=%s: need 0 < min <= max", c.BootstrapBackoffMin, c.BootstrapBackoffMax)
+	case c.DialTimeout <= 0:
+		return bad("dial timeout must be positive")
+	}
+	if c.Network.Private && len(usableListenAddrs(c.ListenAddrs, true)) == 0 {
+		return bad("a private network listens on TCP only (libp2p's pnet does not work over QUIC), and no listen address is TCP")
+	}
+	for _, b := range c.Bootstrap {
+		if b.ID == "" || len(b.Addrs) == 0 {
+			return bad("bootstrap peer %v needs a peer ID and an address", b)
+		}
+	}
+	return nil
+}
+
+// usableListenAddrs drops the addresses a private network cannot listen on.
+func usableListenAddrs(addrs []ma.Multiaddr, private bool) []ma.Multiaddr {
+	if !private {
+		return addrs
+	}
+	out := make([]ma.Multiaddr, 0, len(addrs))
+	for _, a := range addrs {
+		if !isQUIC(a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func isQUIC(a ma.Multiaddr) bool {
+	for _, c := range a {
+		switch c.Protocol().Code {
+		case ma.P_QUIC, ma.P_QUIC_V1, ma.P_WEBTRANSPORT:
+			return true
+		}
+	}
+	return false
+}
+
+func mustAddrs(ss ...string) []ma.Multiaddr {
+	out := make([]ma.Multiaddr, len(ss))
+	for i, s := range ss {
+		out[i] = ma.StringCast(s)
+	}
+	return out
+}

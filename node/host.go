@@ -1,0 +1,153 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"syscall"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
+	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	"github.com/libp2p/go-libp2p/p2p/security/noise"
+	tls "github.com/libp2p/go-libp2p/p2p/security/tls"
+	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// newHost builds the libp2p host without listening: Start listens, one
+// address at a time, so a failure names the address.
+//
+// Open network: TCP and QUIC. Private network: TCP only, wrapped by libp2p's
+// pnet, so a node without the secret cannot complete even the transport
+// handshake. Both: Noise and TLS, yamux, the connection manager and the
+// resource manager. No NAT port mapping, no mDNS, no hole punching: nothing
+// here sends traffic anywhere the operator did not point it.
+func newHost(cfg *Config, key crypto.PrivKey) (host.Host, error) {
+	rm, err := newResourceManager(cfg.Limits)
+	if err != nil {
+		return nil, err
+	}
+	cm, err := connmgr.NewConnManager(cfg.ConnMgrLow, cfg.ConnMgrHigh, connmgr.WithGracePeriod(cfg.ConnMgrGrace))
+	if err != nil {
+		_ = rm.Close()
+		return nil, fmt.Errorf("connection manager: %w", err)
+	}
+	opts := []libp2p.Option{
+		libp2p.Identity(key),
+		libp2p.NoListenAddrs,
+		libp2p.UserAgent("peernode/" + Version),
+		libp2p.Security(noise.ID, noise.New),
+		libp2p.Security(tls.ID, tls.New),
+		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
+		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.ResourceManager(rm),
+		libp2p.ConnectionManager(cm),
+		libp2p.WithDialTimeout(cfg.DialTimeout),
+	}
+	if cfg.Network.Private {
+		opts = append(opts, libp2p.PrivateNetwork(cfg.Network.PSK))
+	} else {
+		opts = append(opts, libp2p.Transport(quic.NewTransport))
+	}
+	h, err := libp2p.New(opts...)
+	if err != nil {
+		_ = rm.Close()
+		_ = cm.Close()
+		return nil, fmt.Errorf("start libp2p host: %w", err)
+	}
+	return h, nil
+}
+
+// newResourceManager starts from libp2p's autoscaled defaults and raises (or
+// lowers) the node-wide limits the config sets. Loopback connections are not
+// limited per IP by libp2p, so local clusters are bound only by these.
+func newResourceManager(l Limits) (network.ResourceManager, error) {
+	scaling := rcmgr.DefaultLimits
+	libp2p.SetDefaultServiceLimits(&scaling)
+	partial := rcmgr.PartialLimitConfig{System: systemLimits(l)}
+	limiter := rcmgr.NewFixedLimiter(partial.Build(scaling.AutoScale()))
+	rm, err := rcmgr.NewResourceManager(limiter)
+	if err != nil {
+		return nil, fmt.Errorf("resource manager: %w", err)
+	}
+	return rm, nil
+}
+
+func systemLimits(l Limits) rcmgr.ResourceLimits {
+	var r rcmgr.ResourceLimits
+	if l.Conns > 0 {
+		r.Conns = rcmgr.LimitVal(l.Conns)
+		r.ConnsInbound = rcmgr.LimitVal(l.Conns)
+		r.ConnsOutbound = rcmgr.LimitVal(l.Conns)
+	}
+	if l.Streams > 0 {
+		r.Streams = rcmgr.LimitVal(l.Streams)
+		r.StreamsInbound = rcmgr.LimitVal(l.Streams)
+		r.StreamsOutbound = rcmgr.LimitVal(l.Streams)
+	}
+	if l.Memory > 0 {
+		r.Memory = rcmgr.LimitVal64(l.Memory)
+	}
+	if l.FD > 0 {
+		r.FD = rcmgr.LimitVal(l.FD)
+	}
+	return r
+}
+
+// ListenError reports an address the node could not listen on.
+type ListenError struct {
+	Addr ma.Multiaddr
+	Err  error
+}
+
+func (e *ListenError) Error() string {
+	return fmt.Sprintf("cannot listen on %s: %v", e.Addr, e.Err)
+}
+
+func (e *ListenError) Unwrap() error { return e.Err }
+
+// listen opens every usable listen address. Any failure is an error, except
+// an IPv6 default address on a machine without IPv6, which is skipped.
+func listen(h host.Host, cfg *Config) error {
+	defaults := DefaultListenAddrs()
+	isDefault := func(a ma.Multiaddr) bool {
+		return slices.ContainsFunc(defaults, a.Equal)
+	}
+	for _, a := range cfg.ListenAddrs {
+		if cfg.Network.Private && isQUIC(a) {
+			if !isDefault(a) {
+				log.Warnw("not listening on a QUIC address: a private network uses TCP only (libp2p's pnet)", "addr", a)
+			}
+			continue
+		}
+		err := h.Network().Listen(a)
+		if err == nil {
+			continue
+		}
+		if isDefault(a) && isIP6(a) && noIPv6(err) {
+			log.Infow("IPv6 unavailable, not listening on it", "addr", a, "err", err)
+			continue
+		}
+		return &ListenError{Addr: a, Err: err}
+	}
+	if len(h.Network().ListenAddresses()) == 0 {
+		return fmt.Errorf("no usable listen address among %v", cfg.ListenAddrs)
+	}
+	return nil
+}
+
+// noIPv6 recognises the errors of a machine without IPv6.
+func noIPv6(err error) bool {
+	return errors.Is(err, syscall.EAFNOSUPPORT) || errors.Is(err, syscall.EADDRNOTAVAIL)
+}
+
+func isIP6(a ma.Multiaddr) bool {
+	_, err := a.ValueForProtocol(ma.P_IP6)
+	return err == nil
+}
