@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/event"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 )
@@ -23,7 +24,7 @@ func ParseBootstrap(addrs []string) ([]peer.AddrInfo, error) {
 	for _, s := range addrs {
 		m, err := ma.NewMultiaddr(strings.TrimSpace(s))
 		if err != nil {
-			return nil, fmt.Errorf("%w %q: %w", ErrBadBootstrap, s, err)
+			return nil, fmt.Errorf("%w %q: %w; give a multiaddr ending in /p2p/<node ID>, as printed by that node at start", ErrBadBootstrap, s, err)
 		}
 		if _, err := m.ValueForProtocol(ma.P_P2P); err != nil {
 			return nil, fmt.Errorf("%w %q: it must end in /p2p/<node ID>, as printed by the node at start", ErrBadBootstrap, s)
@@ -83,13 +84,16 @@ func (n *Node) bootstrapLoop() {
 // dialBootstrap dials every bootstrap peer at once and succeeds if any
 // connection comes up.
 func (n *Node) dialBootstrap() error {
-	n.bootstrapRounds.Add(1)
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex
 		errs []error
 		ok   bool
 	)
+	// This loop has its own back-off; bypass the swarm's per-address dial
+	// back-off, which would otherwise refuse redials for 5 s or more after a
+	// bootstrap peer was down.
+	ctx := network.WithForceDirectDial(n.ctx, "bootstrap")
 	for _, ai := range n.cfg.Bootstrap {
 		if ai.ID == n.id {
 			continue
@@ -97,7 +101,7 @@ func (n *Node) dialBootstrap() error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			err := n.Connect(n.ctx, ai)
+			err := n.Connect(ctx, ai)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
@@ -27,9 +26,6 @@ type Node struct {
 	wg     sync.WaitGroup // every goroutine Start launched
 
 	api *apiServer
-
-	// bootstrapRounds counts dial rounds of the bootstrap loop, for tests.
-	bootstrapRounds atomic.Int64
 
 	closeOnce sync.Once
 	closeErr  error

@@ -1,0 +1,88 @@
+package test
+
+import (
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/stretchr/testify/require"
+
+	"peernode/node"
+)
+
+// WaitTimeout bounds every wait in these helpers: generous, because the race
+// detector on a loaded 2-core machine slows everything down.
+const WaitTimeout = 20 * time.Second
+
+// Config returns a node configuration for tests: a fresh data directory
+// under t.TempDir, TCP on an ephemeral 127.0.0.1 port, the API on an
+// ephemeral loopback port, the public network.
+func Config(t testing.TB, name string) node.Config {
+	t.Helper()
+	return node.LocalTestConfig(filepath.Join(t.TempDir(), name))
+}
+
+// StartNode creates and starts a node with cfg and closes it when the test
+// ends.
+func StartNode(t testing.TB, cfg node.Config) *node.Node {
+	t.Helper()
+	n, err := node.New(cfg)
+	require.NoError(t, err, "new node %s", cfg.Name)
+	t.Cleanup(func() { _ = n.Close() })
+	require.NoError(t, n.Start(), "start node %s", cfg.Name)
+	return n
+}
+
+// StartNodes starts n nodes named node0, node1, ... configure, if not nil,
+// may change each configuration before its node starts; it is called in
+// order, so node i may bootstrap from nodes already started.
+func StartNodes(t testing.TB, n int, configure func(i int, cfg *node.Config, started []*node.Node)) []*node.Node {
+	t.Helper()
+	nodes := make([]*node.Node, 0, n)
+	for i := range n {
+		cfg := Config(t, fmt.Sprintf("node%d", i))
+		if configure != nil {
+			configure(i, &cfg, nodes)
+		}
+		nodes = append(nodes, StartNode(t, cfg))
+	}
+	return nodes
+}
+
+// AddrInfo returns a node's ID and its listen addresses, ready to be used
+// as a bootstrap peer or for Connect.
+func AddrInfo(n *node.Node) peer.AddrInfo {
+	return peer.AddrInfo{ID: n.ID(), Addrs: n.Host().Addrs()}
+}
+
+// NewHost starts a bare libp2p host (no peernode protocols) listening on an
+// ephemeral 127.0.0.1 TCP port: a stranger, or later an attacker. opts are
+// added to the defaults and may override them.
+func NewHost(t testing.TB, opts ...libp2p.Option) host.Host {
+	t.Helper()
+	base := []libp2p.Option{
+		libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"),
+		libp2p.DisableRelay(),
+	}
+	h, err := libp2p.New(append(base, opts...)...)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = h.Close() })
+	return h
+}
+
+// Connected reports whether h has a live connection to p.
+func Connected(h host.Host, p peer.ID) bool {
+	return h.Network().Connectedness(p) == network.Connected
+}
+
+// WaitConnected waits until a has a live connection to b.
+func WaitConnected(t testing.TB, a host.Host, b peer.ID) {
+	t.Helper()
+	require.Eventually(t, func() bool { return Connected(a, b) }, WaitTimeout, 10*time.Millisecond,
+		"%s never connected to %s", a.ID(), b)
+}
