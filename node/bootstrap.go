@@ -64,7 +64,7 @@ func (n *Node) bootstrapLoop() {
 				if n.ctx.Err() != nil {
 					return
 				}
-				log.Warnw("no bootstrap peer reachable; retrying", "in", delay.Round(time.Millisecond), "err", err)
+				log.Warnw("no bootstrap peer reachable; retrying", "in", delay.Round(time.Millisecond).String(), "err", err)
 				if !n.sleep(delay) {
 					return
 				}

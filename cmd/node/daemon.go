@@ -28,6 +28,12 @@ const shutdownTimeout = 5 * time.Second
 const secretEnv = "PEERNODE_SECRET"
 
 func runDaemon(env *cliEnv, args []string) error {
+	if env.getenv("GOLOG_LOG_LEVEL") == "" {
+		// go-log's default is error; an operator wants peernode's own
+		// warnings (an unreachable bootstrap peer) and lifecycle lines.
+		// libp2p's loggers stay at error unless GOLOG_LOG_LEVEL says more.
+		_ = logging.SetLogLevelRegex("^peernode/", "info")
+	}
 	fs, common := newFlagSet(env, "daemon", "daemon [flags]")
 	var sf settingsFlags
 	sf.register(fs)
