@@ -109,4 +109,3 @@ func waitEvent(b *testing.B, ch <-chan any, match func(any) bool) {
 		}
 	}
 }
-
