@@ -102,3 +102,23 @@ func TestParseBootstrap(t *testing.T) {
 		require.ErrorIs(t, err, ErrBadBootstrap, "%q", bad)
 	}
 }
+
+// ParseBootstrap reads operator input: whatever it is given, it answers
+// with infos or an ErrBadBootstrap, never a panic.
+func FuzzParseBootstrap(f *testing.F) {
+	f.Add("/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWK7eKQbNxxDyLepMswWHnDmD5YmGU6kNdUqbjsSxq5xUi")
+	f.Add("/ip6/::1/udp/1/quic-v1/p2p/12D3KooWK7eKQbNxxDyLepMswWHnDmD5YmGU6kNdUqbjsSxq5xUi")
+	f.Add("/dns4/example.com/tcp/1")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, s string) {
+		infos, err := ParseBootstrap([]string{s})
+		if err != nil {
+			require.ErrorIs(t, err, ErrBadBootstrap)
+			return
+		}
+		for _, ai := range infos {
+			require.NotEmpty(t, ai.ID)
+			require.NotEmpty(t, ai.Addrs)
+		}
+	})
+}

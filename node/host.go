@@ -45,7 +45,11 @@ func newHost(cfg *Config, key crypto.PrivKey) (host.Host, error) {
 		libp2p.Security(noise.ID, noise.New),
 		libp2p.Security(tls.ID, tls.New),
 		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
-		libp2p.Transport(tcp.NewTCPTransport),
+		// No SO_REUSEPORT: with it a second process could bind a port this
+		// node already holds, and the kernel would split inbound
+		// connections between the two. peernode does no hole punching that
+		// would need reuse.
+		libp2p.Transport(tcp.NewTCPTransport, tcp.DisableReuseport()),
 		libp2p.ResourceManager(rm),
 		libp2p.ConnectionManager(cm),
 		libp2p.WithDialTimeout(cfg.DialTimeout),
@@ -126,7 +130,7 @@ func listen(h host.Host, cfg *Config) error {
 			}
 			continue
 		}
-		err := h.Network().Listen(a)
+		err := addListenAddr(h, a)
 		if err == nil {
 			continue
 		}
@@ -140,6 +144,16 @@ func listen(h host.Host, cfg *Config) error {
 		return fmt.Errorf("no usable listen address among %v", cfg.ListenAddrs)
 	}
 	return nil
+}
+
+// addListenAddr listens on one address. The swarm's Listen flattens its
+// errors into text, losing EADDRINUSE and the like; its AddListenAddr keeps
+// them.
+func addListenAddr(h host.Host, a ma.Multiaddr) error {
+	if s, ok := h.Network().(interface{ AddListenAddr(ma.Multiaddr) error }); ok {
+		return s.AddListenAddr(a)
+	}
+	return h.Network().Listen(a)
 }
 
 // noIPv6 recognises the errors of a machine without IPv6.

@@ -2,6 +2,7 @@ package test
 
 import (
 	"context"
+	"syscall"
 	"testing"
 
 	ma "github.com/multiformats/go-multiaddr"
@@ -48,4 +49,26 @@ func TestPrivateNetworkSkipsQUIC(t *testing.T) {
 	n := StartNode(t, cfg)
 	require.NotEmpty(t, n.Host().Addrs())
 	require.Empty(t, quicAddrs(n.Host().Addrs()))
+}
+
+// A port another node holds is an error naming the address, for TCP and
+// QUIC alike, never a silently shared port.
+func TestListenOnTakenPortFails(t *testing.T) {
+	t.Parallel()
+	listen := []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0"), ma.StringCast("/ip4/127.0.0.1/udp/0/quic-v1")}
+	cfg := Config(t, "holder")
+	cfg.ListenAddrs = listen
+	holder := StartNode(t, cfg)
+	for _, taken := range holder.Host().Addrs() {
+		second := Config(t, "second")
+		second.ListenAddrs = []ma.Multiaddr{taken}
+		n, err := node.New(second)
+		require.NoError(t, err)
+		err = n.Start()
+		require.NoError(t, n.Close())
+		var le *node.ListenError
+		require.ErrorAs(t, err, &le, "listening on taken %s must fail", taken)
+		require.ErrorIs(t, err, syscall.EADDRINUSE)
+		require.Contains(t, err.Error(), taken.String())
+	}
 }

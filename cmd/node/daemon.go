@@ -48,11 +48,6 @@ func runDaemon(env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	if firstStart {
-		if err := saveSettings(common.dataDir, s); err != nil {
-			return fmt.Errorf("write the config file: %w", err)
-		}
-	}
 	n, err := node.New(cfg)
 	if err != nil {
 		return explainStartError(err)
@@ -60,6 +55,14 @@ func runDaemon(env *cliEnv, args []string) error {
 	if err := n.Start(); err != nil {
 		_ = n.Close()
 		return explainStartError(err)
+	}
+	// Saved only once the node runs, so a start that fails leaves no config
+	// file recording settings that did not work.
+	if firstStart {
+		if err := saveSettings(common.dataDir, s); err != nil {
+			_ = n.Close()
+			return fmt.Errorf("write the config file: %w", err)
+		}
 	}
 	printBanner(env.stdout, n, firstStart)
 	return waitAndClose(env, n)

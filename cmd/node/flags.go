@@ -30,7 +30,10 @@ type commonFlags struct {
 
 func newFlagSet(env *cliEnv, name, usage string) (*flag.FlagSet, *commonFlags) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	// Parse errors are reported once, by run, on stderr; help goes to
+	// stdout, only when asked for.
 	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	c := &commonFlags{}
 	def := env.getenv("PEERNODE_PATH")
 	if def == "" {
@@ -38,13 +41,28 @@ func newFlagSet(env *cliEnv, name, usage string) (*flag.FlagSet, *commonFlags) {
 	}
 	fs.StringVar(&c.dataDir, "data-dir", def, "data directory (key, config, API token); env PEERNODE_PATH")
 	fs.BoolVar(&c.json, "json", false, "print JSON instead of text")
-	fs.Usage = func() {
+	help := &helpFlag{print: func() {
 		fmt.Fprintf(env.stdout, "Usage: peernode %s\n\nFlags:\n", usage)
 		fs.SetOutput(env.stdout)
 		fs.PrintDefaults()
 		fs.SetOutput(io.Discard)
-	}
+	}}
+	fs.Var(help, "help", "show this help")
+	fs.Var(help, "h", "show this help")
 	return fs, c
+}
+
+// helpFlag is -h/--help: parseArgs prints the command's help when it is set.
+type helpFlag struct {
+	asked bool
+	print func()
+}
+
+func (h *helpFlag) String() string   { return "false" }
+func (h *helpFlag) IsBoolFlag() bool { return true }
+func (h *helpFlag) Set(string) error {
+	h.asked = true
+	return nil
 }
 
 // parseArgs parses flags wherever they appear among the arguments, so
@@ -54,10 +72,11 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) { // fs.Parse printed the usage
-				return nil, errHelp
-			}
 			return nil, usageError{err}
+		}
+		if h, ok := fs.Lookup("help").Value.(*helpFlag); ok && h.asked {
+			h.print()
+			return nil, errHelp
 		}
 		rest := fs.Args()
 		if len(rest) == 0 {
