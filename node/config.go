@@ -9,6 +9,8 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+
+	"peernode/protocols/handshake"
 )
 
 // Config holds everything a node needs to start. Build one with
@@ -72,7 +74,68 @@ type Config struct {
 
 	// DialTimeout bounds one attempt to connect to one peer. Default 15 s.
 	DialTimeout time.Duration
+
+	// Pnet, in a private network, wraps TCP in libp2p's private-network
+	// protection so a stranger cannot even complete the transport
+	// handshake. Default true. Off, the node also speaks QUIC and
+	// membership is enforced by the handshake alone: strangers fail it and
+	// are banned. Ignored on the public network.
+	Pnet bool
+
+	// Role is what this node offers: full (stores blobs for others) or
+	// client. Default full.
+	Role handshake.Role
+
+	// Trust is the trust policy: open (any member that proves itself),
+	// allowlist (only allowed node IDs) or manual (unknown members wait
+	// for an operator). Default open.
+	Trust handshake.Policy
+
+	// Justification is a note sent to operators who must approve this node
+	// by hand. Default empty.
+	Justification string
+
+	// MaxPending bounds the manual-approval queue; PendingTTL is how long a
+	// request waits. Defaults 64 and 1 h.
+	MaxPending int
+	PendingTTL time.Duration
+
+	// HandshakeTimeout bounds a handshake; the listening side closes a
+	// connection that has not finished one in this time. Default 10 s.
+	HandshakeTimeout time.Duration
+
+	// MaxClockSkew is the largest clock difference a handshake accepts.
+	// Default 5 min.
+	MaxClockSkew time.Duration
+
+	// BanDuration is the first temporary ban of a node whose handshake
+	// was rejected for a reason that would only repeat (wrong network,
+	// not allowed, banned) or that broke the gate too often; each further
+	// ban doubles, up to MaxBanDuration. Defaults 10 min and 6 h.
+	BanDuration    time.Duration
+	MaxBanDuration time.Duration
+
+	// MaxViolations is how many streams a node may open before it is
+	// verified, within ViolationWindow, before it is disconnected and
+	// banned. Defaults 10 per minute.
+	MaxViolations   int
+	ViolationWindow time.Duration
+
+	// DuplicatePolicy decides between two processes presenting the same
+	// node key (a cloned data directory): reconnect (the newest session
+	// wins, default) or strict (the first one stays, the second is
+	// rejected).
+	DuplicatePolicy DuplicatePolicy
 }
+
+// DuplicatePolicy: see Config.DuplicatePolicy.
+type DuplicatePolicy string
+
+// Duplicate policies.
+const (
+	DuplicateReconnect DuplicatePolicy = "reconnect"
+	DuplicateStrict    DuplicatePolicy = "strict"
+)
 
 // Limits are node-wide resource-manager limits. A zero field keeps libp2p's
 // default, which scales with the machine's memory and file descriptors.
@@ -102,6 +165,10 @@ const (
 	DefaultBootstrapBackoffMin = time.Second
 	DefaultBootstrapBackoffMax = time.Minute
 	DefaultDialTimeout         = 15 * time.Second
+	DefaultBanDuration         = 10 * time.Minute
+	DefaultMaxBanDuration      = 6 * time.Hour
+	DefaultMaxViolations       = 10
+	DefaultViolationWindow     = time.Minute
 )
 
 // DefaultListenAddrs returns TCP and QUIC on DefaultPort on all interfaces.
@@ -146,6 +213,18 @@ func DefaultConfig() Config {
 		BootstrapBackoffMin: DefaultBootstrapBackoffMin,
 		BootstrapBackoffMax: DefaultBootstrapBackoffMax,
 		DialTimeout:         DefaultDialTimeout,
+		Pnet:                true,
+		Role:                handshake.RoleFull,
+		Trust:               handshake.PolicyOpen,
+		MaxPending:          handshake.DefaultMaxPending,
+		PendingTTL:          handshake.DefaultPendingTTL,
+		HandshakeTimeout:    handshake.DefaultTimeout,
+		MaxClockSkew:        handshake.DefaultMaxClockSkew,
+		BanDuration:         DefaultBanDuration,
+		MaxBanDuration:      DefaultMaxBanDuration,
+		MaxViolations:       DefaultMaxViolations,
+		ViolationWindow:     DefaultViolationWindow,
+		DuplicatePolicy:     DuplicateReconnect,
 	}
 }
 
@@ -161,6 +240,7 @@ func LocalTestConfig(dataDir string) Config {
 	c.BootstrapBackoffMin = 20 * time.Millisecond
 	c.BootstrapBackoffMax = 500 * time.Millisecond
 	c.DialTimeout = 5 * time.Second
+	c.HandshakeTimeout = 5 * time.Second
 	return c
 }
 
@@ -190,8 +270,25 @@ func (c *Config) Validate() error {
 		return bad("bootstrap back-off min=%s max=%s: need 0 < min <= max", c.BootstrapBackoffMin, c.BootstrapBackoffMax)
 	case c.DialTimeout <= 0:
 		return bad("dial timeout must be positive")
+	case c.HandshakeTimeout <= 0 || c.MaxClockSkew <= 0:
+		return bad("handshake timeout and clock skew must be positive")
+	case c.BanDuration <= 0 || c.MaxBanDuration < c.BanDuration:
+		return bad("ban durations first=%s max=%s: need 0 < first <= max", c.BanDuration, c.MaxBanDuration)
+	case c.MaxViolations < 0 || c.ViolationWindow <= 0:
+		return bad("violation limits must be positive")
+	case c.MaxPending <= 0 || c.PendingTTL <= 0:
+		return bad("pending queue size and time must be positive")
+	case c.DuplicatePolicy != DuplicateReconnect && c.DuplicatePolicy != DuplicateStrict:
+		return bad("duplicate policy %q: want reconnect or strict", c.DuplicatePolicy)
+	case len(c.Justification) > handshake.MaxJustificationLen:
+		return bad("justification longer than %d bytes", handshake.MaxJustificationLen)
+	case len(c.Name) > handshake.MaxNameLen:
+		return bad("name longer than %d bytes", handshake.MaxNameLen)
 	}
-	if c.Network.Private && len(usableListenAddrs(c.ListenAddrs, true)) == 0 {
+	if _, err := handshake.ParseRole(string(c.Role)); err != nil {
+		return bad("%v", err)
+	}
+	if c.usesPnet() && len(usableListenAddrs(c.ListenAddrs, true)) == 0 {
 		return bad("a private network listens on TCP only (libp2p's pnet does not work over QUIC), and no listen address is TCP")
 	}
 	for _, b := range c.Bootstrap {
@@ -201,6 +298,9 @@ func (c *Config) Validate() error {
 	}
 	return nil
 }
+
+// usesPnet reports whether the host wraps its transports in libp2p's pnet.
+func (c *Config) usesPnet() bool { return c.Network.Private && c.Pnet }
 
 // usableListenAddrs drops the addresses a private network cannot listen on.
 func usableListenAddrs(addrs []ma.Multiaddr, private bool) []ma.Multiaddr {

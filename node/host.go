@@ -28,7 +28,7 @@ import (
 // handshake. Both: Noise and TLS, yamux, the connection manager and the
 // resource manager. No NAT port mapping, no mDNS, no hole punching: nothing
 // here sends traffic anywhere the operator did not point it.
-func newHost(cfg *Config, key crypto.PrivKey) (host.Host, error) {
+func newHost(cfg *Config, key crypto.PrivKey, g *gater) (host.Host, error) {
 	rm, err := newResourceManager(cfg.Limits)
 	if err != nil {
 		return nil, err
@@ -53,8 +53,9 @@ func newHost(cfg *Config, key crypto.PrivKey) (host.Host, error) {
 		libp2p.ResourceManager(rm),
 		libp2p.ConnectionManager(cm),
 		libp2p.WithDialTimeout(cfg.DialTimeout),
+		libp2p.ConnectionGater(g),
 	}
-	if cfg.Network.Private {
+	if cfg.usesPnet() {
 		opts = append(opts, libp2p.PrivateNetwork(cfg.Network.PSK))
 	} else {
 		opts = append(opts, libp2p.Transport(quic.NewTransport))
@@ -124,7 +125,7 @@ func listen(h host.Host, cfg *Config) error {
 		return slices.ContainsFunc(defaults, a.Equal)
 	}
 	for _, a := range cfg.ListenAddrs {
-		if cfg.Network.Private && isQUIC(a) {
+		if cfg.usesPnet() && isQUIC(a) {
 			if !isDefault(a) {
 				log.Warnw("not listening on a QUIC address: a private network uses TCP only (libp2p's pnet)", "addr", a)
 			}

@@ -2,14 +2,19 @@ package node
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+
+	"peernode/protocols/handshake"
 )
 
 // Node is one peernode: a libp2p host with its identity, network and control
@@ -26,6 +31,16 @@ type Node struct {
 	wg     sync.WaitGroup // every goroutine Start launched
 
 	api *apiServer
+
+	gater *gater
+	reg   *registry
+	trust *handshake.Trust
+	hs    *handshake.Service
+
+	// spawnMu guards closing and wg.Add, so nothing is spawned once Close
+	// has begun waiting.
+	spawnMu sync.Mutex
+	closing bool
 
 	closeOnce sync.Once
 	closeErr  error
@@ -58,13 +73,88 @@ func New(cfg Config) (*Node, error) {
 	if created {
 		log.Infow("created a new node identity", "node", id, "dir", cfg.DataDir)
 	}
-	h, err := newHost(&cfg, key)
+	trust, warning, err := handshake.OpenTrust(cfg.DataDir, cfg.Trust, handshake.TrustOptions{MaxPending: cfg.MaxPending, PendingTTL: cfg.PendingTTL})
+	if err != nil {
+		lock.release()
+		return nil, err
+	}
+	if warning != nil {
+		log.Errorw("trust store", "err", warning)
+	}
+	g := newGater(cfg.BanDuration, cfg.MaxBanDuration, time.Now)
+	h, err := newHost(&cfg, key, g)
 	if err != nil {
 		lock.release()
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Node{cfg: cfg, key: key, id: id, host: h, lock: lock, ctx: ctx, cancel: cancel}, nil
+	n := &Node{cfg: cfg, key: key, id: id, host: h, lock: lock, ctx: ctx, cancel: cancel, gater: g, trust: trust}
+	if err := n.wire(); err != nil {
+		_ = n.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
+// wire connects the registry, the handshake and the host's notifications.
+func (n *Node) wire() error {
+	em, err := n.host.EventBus().Emitter(new(EvtPeer))
+	if err != nil {
+		return fmt.Errorf("peer event emitter: %w", err)
+	}
+	n.reg = newRegistry(n.id, &n.cfg, n.gater, em, n.closeConn)
+	instance := make([]byte, handshake.InstanceSize)
+	if _, err := rand.Read(instance); err != nil {
+		return err
+	}
+	n.hs, err = handshake.New(n.host, handshake.Config{
+		Key: n.key, NetworkID: n.cfg.Network.ID, HandshakeKey: n.cfg.Network.HandshakeKey,
+		Name: n.cfg.Name, Role: n.cfg.Role, Version: Version, Justification: n.cfg.Justification,
+		Instance: instance, ListenAddrs: n.host.Addrs, Timeout: n.cfg.HandshakeTimeout,
+		MaxClockSkew: n.cfg.MaxClockSkew,
+	}, n.reg, n.trust)
+	if err != nil {
+		return err
+	}
+	n.host.Network().Notify(&network.NotifyBundle{
+		ConnectedF:    n.onConnected,
+		DisconnectedF: func(_ network.Network, c network.Conn) { n.reg.disconnected(c) },
+	})
+	return nil
+}
+
+// onConnected registers a connection; on one we dialled, we start the
+// handshake at once, without waiting for identify. Notifiee callbacks must
+// not block: the handshake runs on its own goroutine.
+func (n *Node) onConnected(_ network.Network, c network.Conn) {
+	n.reg.connected(c)
+	if c.Stat().Direction == network.DirOutbound {
+		n.spawn(func() { n.hs.Initiate(n.ctx, c) })
+	}
+}
+
+// spawn runs f on a goroutine that Close waits for; once Close has begun
+// it runs nothing and reports false.
+func (n *Node) spawn(f func()) bool {
+	n.spawnMu.Lock()
+	defer n.spawnMu.Unlock()
+	if n.closing {
+		return false
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		f()
+	}()
+	return true
+}
+
+// closeConn closes c off the caller's goroutine: callers hold no lock but
+// may be running on c's own stream.
+func (n *Node) closeConn(c network.Conn) {
+	if !n.spawn(func() { _ = c.Close() }) {
+		_ = c.Close()
+	}
 }
 
 // Start listens on the configured addresses, starts the control API and the
@@ -96,9 +186,15 @@ func (n *Node) Start() error {
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
 		n.cancel()
+		n.spawnMu.Lock()
+		n.closing = true
+		n.spawnMu.Unlock()
 		var errs []error
 		if n.api != nil {
 			errs = append(errs, n.api.close())
+		}
+		if n.hs != nil {
+			errs = append(errs, n.hs.Close())
 		}
 		errs = append(errs, n.host.Close())
 		n.wg.Wait()

@@ -86,3 +86,20 @@ func WaitConnected(t testing.TB, a host.Host, b peer.ID) {
 	require.Eventually(t, func() bool { return Connected(a, b) }, WaitTimeout, 10*time.Millisecond,
 		"%s never connected to %s", a.ID(), b)
 }
+
+// WaitVerified waits until n's registry holds p as Verified.
+func WaitVerified(t testing.TB, n *node.Node, p peer.ID) {
+	t.Helper()
+	WaitStatus(t, n, p, node.StatusVerified)
+}
+
+// WaitStatus waits until n's registry holds p with status want.
+func WaitStatus(t testing.TB, n *node.Node, p peer.ID, want node.Status) {
+	t.Helper()
+	var last node.Status
+	require.Eventually(t, func() bool {
+		info, ok := n.PeerInfo(p)
+		last = info.Status
+		return ok && info.Status == want
+	}, WaitTimeout, 5*time.Millisecond, "%s never saw %s as %s (last status %s)", n.ID(), p, want, last)
+}

@@ -132,7 +132,8 @@ func TestBootstrapRedialsAfterLosingAllPeers(t *testing.T) {
 	cfg := Config(t, "joiner")
 	cfg.Bootstrap = append(cfg.Bootstrap, AddrInfo(seed))
 	joiner := StartNode(t, cfg)
-	WaitConnected(t, joiner.Host(), seed.ID())
+	WaitVerified(t, joiner, seed.ID())
+	WaitVerified(t, seed, joiner.ID())
 
 	// The seed drops the joiner; only the joiner's bootstrap loop dials back,
 	// so a connection opened after the drop proves the redial.
