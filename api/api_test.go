@@ -14,20 +14,72 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/stretchr/testify/require"
 )
 
 type fakeBackend struct {
 	connectErr error
+	// trustErr is what TrustAction returns; calls, if set, records its
+	// calls.
+	trustErr error
+	calls    *[]trustCall
 }
+
+type trustCall struct {
+	action TrustAction
+	node   peer.ID
+	reason string
+}
+
+// Node IDs the fake backend speaks of.
+const (
+	fakeSelf = "12D3KooWtest"
+	fakePeer = "12D3KooWJhHgZy4DVUv3wp89WCTonoHy4ce4dZ15VER38HUtTsrz"
+)
 
 func (fakeBackend) ID() IDInfo {
 	return IDInfo{NodeID: "12D3KooWtest", Name: "n", NetworkID: "abcd", Addrs: []string{"/ip4/127.0.0.1/tcp/1/p2p/12D3KooWtest"}, Version: "v"}
 }
 
 func (fakeBackend) Peers() []PeerInfo {
-	return []PeerInfo{{NodeID: "12D3KooWpeer", Addrs: []string{"/ip4/127.0.0.1/tcp/2"}, Direction: "inbound",
-		ConnectedSince: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}}
+	return []PeerInfo{
+		{NodeID: "12D3KooWpeer", Addrs: []string{"/ip4/127.0.0.1/tcp/2"}, Direction: "inbound",
+			ConnectedSince: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Status: PeerStatusVerified,
+			Name: "beta", Role: "full", Version: "0.1.0", HandshakeRTTMillis: 1.25},
+		{NodeID: "12D3KooWgone", Addrs: []string{"/ip4/127.0.0.1/tcp/3/p2p/12D3KooWgone"}, Status: PeerStatusDisconnected,
+			Name: "gamma", Role: "client", Version: "0.1.0",
+			LastFailure: &Failure{Reason: "not_allowed", Message: "revoked", At: time.Date(2026, 1, 2, 3, 4, 6, 0, time.UTC)}},
+	}
+}
+
+func (fakeBackend) Trust() TrustList {
+	return TrustList{Policy: "manual", Records: []TrustRecord{
+		{NodeID: fakePeer, PublicKey: "CAESIA==", Name: "beta", Decision: "allow", Reason: "approved",
+			Created: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)},
+		{NodeID: "12D3KooWgone", Name: "gamma", Decision: "deny", Reason: "revoked",
+			Created: time.Date(2026, 1, 2, 3, 4, 6, 0, time.UTC), Expires: time.Date(2026, 2, 2, 3, 4, 6, 0, time.UTC)},
+	}}
+}
+
+func (fakeBackend) Pending() []PendingRequest {
+	return []PendingRequest{{NodeID: fakePeer, Name: "beta", Role: "full", Version: "0.1.0",
+		Justification: "lab box 7", Since: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+		Expires: time.Date(2026, 1, 2, 4, 4, 5, 0, time.UTC)}}
+}
+
+func (f fakeBackend) TrustAction(action TrustAction, node peer.ID, reason string) (TrustRecord, error) {
+	if f.calls != nil {
+		*f.calls = append(*f.calls, trustCall{action, node, reason})
+	}
+	if f.trustErr != nil {
+		return TrustRecord{}, f.trustErr
+	}
+	d := "deny"
+	if action == ActionApprove || action == ActionAllow {
+		d = "allow"
+	}
+	return TrustRecord{NodeID: node.String(), Decision: d, Reason: reason, Created: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}, nil
 }
 
 func (f fakeBackend) Connect(_ context.Context, addr string) (ConnectResult, error) {
@@ -56,7 +108,18 @@ func serve(t *testing.T, b Backend) string {
 
 func get(t *testing.T, addr, path, auth string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, "http://"+addr+path, nil)
+	return do(t, http.MethodGet, addr, path, auth, "")
+}
+
+// do sends a request with body (none if empty) and returns the status and
+// the answer's body.
+func do(t *testing.T, method, addr, path, auth, body string) (int, string) {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, "http://"+addr+path, rd)
 	require.NoError(t, err)
 	if auth != "" {
 		req.Header.Set("Authorization", auth)
@@ -70,14 +133,22 @@ func get(t *testing.T, addr, path, auth string) (int, string) {
 }
 
 func TestEveryRequestNeedsTheToken(t *testing.T) {
-	addr := serve(t, fakeBackend{})
-	for _, path := range []string{"/v1/id", "/v1/peers", "/v1/connect", "/nope"} {
-		for _, auth := range []string{"", "Bearer wrong", "Bearer " + token + "x", "Basic " + token, token} {
-			code, body := get(t, addr, path, auth)
-			require.Equal(t, http.StatusUnauthorized, code, "%s with %q", path, auth)
-			require.Contains(t, body, "API token")
+	var calls []trustCall
+	addr := serve(t, fakeBackend{calls: &calls})
+	paths := []string{"/v1/id", "/v1/peers", "/v1/connect", "/v1/trust", "/v1/trust/pending", "/nope"}
+	for _, a := range TrustActions {
+		paths = append(paths, "/v1/trust/"+fakePeer+"/"+string(a))
+	}
+	for _, path := range paths {
+		for _, method := range []string{http.MethodGet, http.MethodPost} {
+			for _, auth := range []string{"", "Bearer wrong", "Bearer " + token + "x", "Basic " + token, token} {
+				code, body := do(t, method, addr, path, auth, `{"reason": "x"}`)
+				require.Equal(t, http.StatusUnauthorized, code, "%s %s with %q", method, path, auth)
+				require.Contains(t, body, "API token")
+			}
 		}
 	}
+	require.Empty(t, calls, "no trust action without the token")
 	code, _ := get(t, addr, "/v1/id", "Bearer "+token)
 	require.Equal(t, http.StatusOK, code)
 }
@@ -93,11 +164,127 @@ func TestJSONFieldNames(t *testing.T) {
 	_, body = get(t, addr, "/v1/peers", "Bearer "+token)
 	var peers []map[string]any
 	require.NoError(t, json.Unmarshal([]byte(body), &peers))
-	require.Len(t, peers, 1)
-	for _, k := range []string{"node_id", "addrs", "direction", "connected_since"} {
+	require.Len(t, peers, 2)
+	for _, k := range []string{"node_id", "addrs", "direction", "connected_since", "status", "name", "role", "version", "handshake_rtt_ms"} {
 		require.Contains(t, peers[0], k)
 	}
 	require.Equal(t, "2026-01-02T03:04:05Z", peers[0]["connected_since"])
+	require.Equal(t, "verified", peers[0]["status"])
+	require.InDelta(t, 1.25, peers[0]["handshake_rtt_ms"], 1e-9, "milliseconds, as a float")
+	require.NotContains(t, peers[0], "last_failure", "no failure, no field")
+	// A node that went away: no connection, so no direction nor since.
+	require.Equal(t, "disconnected", peers[1]["status"])
+	require.NotContains(t, peers[1], "direction")
+	require.NotContains(t, peers[1], "connected_since")
+	require.Equal(t, map[string]any{"reason": "not_allowed", "message": "revoked", "at": "2026-01-02T03:04:06Z"}, peers[1]["last_failure"])
+
+	_, body = get(t, addr, "/v1/trust", "Bearer "+token)
+	var trust map[string]any
+	require.NoError(t, json.Unmarshal([]byte(body), &trust))
+	require.Equal(t, "manual", trust["policy"])
+	recs := trust["records"].([]any)
+	require.Len(t, recs, 2)
+	allowed, denied := recs[0].(map[string]any), recs[1].(map[string]any)
+	for _, k := range []string{"node_id", "public_key", "name", "decision", "reason", "created"} {
+		require.Contains(t, allowed, k)
+	}
+	require.Equal(t, "allow", allowed["decision"])
+	require.NotContains(t, allowed, "expires", "no expiry, no field")
+	require.Equal(t, "2026-02-02T03:04:06Z", denied["expires"])
+
+	_, body = get(t, addr, "/v1/trust/pending", "Bearer "+token)
+	var pending []map[string]any
+	require.NoError(t, json.Unmarshal([]byte(body), &pending))
+	require.Len(t, pending, 1)
+	for _, k := range []string{"node_id", "name", "role", "version", "addrs", "justification", "since", "expires"} {
+		require.Contains(t, pending[0], k)
+	}
+	require.Equal(t, []any{}, pending[0]["addrs"], "addrs is a list, even empty")
+	require.Equal(t, "lab box 7", pending[0]["justification"])
+
+	code, body := do(t, http.MethodPost, addr, "/v1/trust/"+fakePeer+"/approve", "Bearer "+token, "")
+	require.Equal(t, http.StatusOK, code, body)
+	var rec map[string]any
+	require.NoError(t, json.Unmarshal([]byte(body), &rec))
+	for _, k := range []string{"node_id", "public_key", "name", "decision", "reason", "created"} {
+		require.Contains(t, rec, k)
+	}
+	require.Equal(t, fakePeer, rec["node_id"])
+	require.Equal(t, "allow", rec["decision"])
+}
+
+func TestTrustActions(t *testing.T) {
+	var calls []trustCall
+	addr := serve(t, fakeBackend{calls: &calls})
+	auth := "Bearer " + token
+	for _, a := range TrustActions {
+		for _, body := range []string{"", "{}", `{"reason": "because"}`} {
+			calls = nil
+			code, resp := do(t, http.MethodPost, addr, "/v1/trust/"+fakePeer+"/"+string(a), auth, body)
+			require.Equal(t, http.StatusOK, code, "%s with %q: %s", a, body, resp)
+			require.Len(t, calls, 1)
+			require.Equal(t, a, calls[0].action)
+			require.Equal(t, fakePeer, calls[0].node.String())
+			if strings.Contains(body, "because") {
+				require.Equal(t, "because", calls[0].reason)
+			} else {
+				require.Empty(t, calls[0].reason)
+			}
+		}
+	}
+
+	calls = nil
+	for _, tt := range []struct {
+		name, path, body, want string
+	}{
+		{"malformed node ID", "/v1/trust/not-a-node-id/approve", "", "node ID"},
+		{"unknown action", "/v1/trust/" + fakePeer + "/promote", "", "unknown trust action"},
+		{"body not JSON", "/v1/trust/" + fakePeer + "/deny", "reason", "reason"},
+		{"unknown body field", "/v1/trust/" + fakePeer + "/deny", `{"raeson": "x"}`, "raeson"},
+		{"reason too long", "/v1/trust/" + fakePeer + "/deny", `{"reason": "` + strings.Repeat("x", MaxReasonLen+1) + `"}`, "at most"},
+	} {
+		code, body := do(t, http.MethodPost, addr, tt.path, auth, tt.body)
+		require.Equal(t, http.StatusBadRequest, code, "%s: %s", tt.name, body)
+		require.Contains(t, body, tt.want, tt.name)
+	}
+	require.Empty(t, calls, "a bad request reaches no backend")
+
+	// Reading routes are GET only, actions POST only.
+	code, _ := do(t, http.MethodPost, addr, "/v1/trust", auth, "")
+	require.Equal(t, http.StatusMethodNotAllowed, code)
+	code, _ = do(t, http.MethodGet, addr, "/v1/trust/"+fakePeer+"/approve", auth, "")
+	require.Equal(t, http.StatusMethodNotAllowed, code)
+}
+
+func TestTrustActionErrors(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		err  error
+		code int
+	}{
+		{"not pending", Mark(errors.New("approve x: node is not awaiting approval"), ErrNotFound), http.StatusNotFound},
+		{"self", Mark(errors.New("deny x: that is this node"), ErrBadRequest), http.StatusBadRequest},
+		{"disk full", errors.New("save trust store: no space left on device"), http.StatusInternalServerError},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			addr := serve(t, fakeBackend{trustErr: tt.err})
+			_, err := NewClient(addr, token).Approve(context.Background(), fakePeer, "")
+			var se *StatusError
+			require.ErrorAs(t, err, &se)
+			require.Equal(t, tt.code, se.Code)
+			require.Equal(t, tt.err.Error(), se.Message, "the message is the backend's, unchanged")
+		})
+	}
+}
+
+func TestMark(t *testing.T) {
+	inner := errors.New("inner")
+	err := Mark(fmt.Errorf("outer: %w", inner), ErrNotFound)
+	require.ErrorIs(t, err, ErrNotFound)
+	require.ErrorIs(t, err, inner)
+	require.NotErrorIs(t, err, ErrBadRequest)
+	require.Equal(t, "outer: inner", err.Error())
+	require.NoError(t, Mark(nil, ErrNotFound))
 }
 
 func TestClient(t *testing.T) {
@@ -109,7 +296,26 @@ func TestClient(t *testing.T) {
 	require.Equal(t, "12D3KooWtest", id.NodeID)
 	peers, err := c.Peers(ctx)
 	require.NoError(t, err)
-	require.Len(t, peers, 1)
+	require.Equal(t, fakeBackend{}.Peers(), peers)
+	trust, err := c.Trust(ctx)
+	require.NoError(t, err)
+	require.Equal(t, fakeBackend{}.Trust(), trust)
+	pending, err := c.Pending(ctx)
+	require.NoError(t, err)
+	require.Len(t, pending, 1)
+	require.Equal(t, "lab box 7", pending[0].Justification)
+	for a, call := range map[TrustAction]func(context.Context, string, string) (TrustRecord, error){
+		ActionApprove: c.Approve, ActionReject: c.Reject, ActionRevoke: c.Revoke, ActionAllow: c.Allow, ActionDeny: c.Deny,
+	} {
+		rec, err := call(ctx, fakePeer, "why "+string(a))
+		require.NoError(t, err, a)
+		require.Equal(t, fakePeer, rec.NodeID)
+		require.Equal(t, "why "+string(a), rec.Reason)
+	}
+	_, err = c.TrustAction(ctx, "promote", fakePeer, "")
+	var bad *StatusError
+	require.ErrorAs(t, err, &bad)
+	require.Equal(t, http.StatusBadRequest, bad.Code)
 	res, err := c.Connect(ctx, "/ip4/1.2.3.4/tcp/1")
 	require.NoError(t, err)
 	require.Equal(t, "from /ip4/1.2.3.4/tcp/1", res.NodeID)

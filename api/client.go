@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"syscall"
 )
 
@@ -63,7 +64,8 @@ func (c *Client) ID(ctx context.Context) (IDInfo, error) {
 	return out, c.do(ctx, http.MethodGet, "/v1/id", nil, &out)
 }
 
-// Peers returns the peers connected now.
+// Peers returns the peers connected now, and those that presented an
+// identity and went away.
 func (c *Client) Peers(ctx context.Context) ([]PeerInfo, error) {
 	var out []PeerInfo
 	return out, c.do(ctx, http.MethodGet, "/v1/peers", nil, &out)
@@ -74,6 +76,51 @@ func (c *Client) Peers(ctx context.Context) ([]PeerInfo, error) {
 func (c *Client) Connect(ctx context.Context, addr string) (ConnectResult, error) {
 	var out ConnectResult
 	return out, c.do(ctx, http.MethodPost, "/v1/connect", ConnectRequest{Addr: addr}, &out)
+}
+
+// Trust returns the daemon's trust policy and the operator's decisions.
+func (c *Client) Trust(ctx context.Context) (TrustList, error) {
+	var out TrustList
+	return out, c.do(ctx, http.MethodGet, "/v1/trust", nil, &out)
+}
+
+// Pending returns the nodes awaiting approval, oldest first.
+func (c *Client) Pending(ctx context.Context) ([]PendingRequest, error) {
+	var out []PendingRequest
+	return out, c.do(ctx, http.MethodGet, "/v1/trust/pending", nil, &out)
+}
+
+// TrustAction applies action to the node nodeID, recording reason (may be
+// empty), and returns the resulting trust record.
+func (c *Client) TrustAction(ctx context.Context, action TrustAction, nodeID, reason string) (TrustRecord, error) {
+	var out TrustRecord
+	path := "/v1/trust/" + url.PathEscape(nodeID) + "/" + url.PathEscape(string(action))
+	return out, c.do(ctx, http.MethodPost, path, TrustActionRequest{Reason: reason}, &out)
+}
+
+// Approve accepts a pending node.
+func (c *Client) Approve(ctx context.Context, nodeID, reason string) (TrustRecord, error) {
+	return c.TrustAction(ctx, ActionApprove, nodeID, reason)
+}
+
+// Reject refuses a pending node.
+func (c *Client) Reject(ctx context.Context, nodeID, reason string) (TrustRecord, error) {
+	return c.TrustAction(ctx, ActionReject, nodeID, reason)
+}
+
+// Revoke withdraws trust from a node that had it.
+func (c *Client) Revoke(ctx context.Context, nodeID, reason string) (TrustRecord, error) {
+	return c.TrustAction(ctx, ActionRevoke, nodeID, reason)
+}
+
+// Allow allows a node, ahead of time or again.
+func (c *Client) Allow(ctx context.Context, nodeID, reason string) (TrustRecord, error) {
+	return c.TrustAction(ctx, ActionAllow, nodeID, reason)
+}
+
+// Deny denies a node.
+func (c *Client) Deny(ctx context.Context, nodeID, reason string) (TrustRecord, error) {
+	return c.TrustAction(ctx, ActionDeny, nodeID, reason)
 }
 
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {

@@ -6,12 +6,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	logging "github.com/ipfs/go-log/v2"
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 var log = logging.Logger("peernode/api")
@@ -26,6 +29,9 @@ const (
 	// connectTimeout bounds POST /v1/connect when the client sets no
 	// deadline of its own.
 	connectTimeout = 30 * time.Second
+	// MaxReasonLen caps a trust decision's reason: it is kept in the trust
+	// store and told to the node, whose handshake message holds 256 bytes.
+	MaxReasonLen = 256
 )
 
 // ErrRemoteAddr is returned by Listen for a non-loopback address when remote
@@ -75,6 +81,9 @@ func NewServer(backend Backend, token string) *Server {
 	mux.HandleFunc("GET /v1/id", s.handleID)
 	mux.HandleFunc("GET /v1/peers", s.handlePeers)
 	mux.HandleFunc("POST /v1/connect", s.handleConnect)
+	mux.HandleFunc("GET /v1/trust", s.handleTrust)
+	mux.HandleFunc("GET /v1/trust/pending", s.handlePending)
+	mux.HandleFunc("POST /v1/trust/{node}/{action}", s.handleTrustAction)
 	s.srv = &http.Server{
 		Handler:           s.authenticate(mux),
 		ReadHeaderTimeout: readHeaderTimeout,
@@ -150,6 +159,62 @@ func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadGateway, err.Error())
 	default:
 		writeJSON(w, http.StatusOK, res)
+	}
+}
+
+func (s *Server) handleTrust(w http.ResponseWriter, _ *http.Request) {
+	tl := s.backend.Trust()
+	if tl.Records == nil {
+		tl.Records = []TrustRecord{}
+	}
+	writeJSON(w, http.StatusOK, tl)
+}
+
+func (s *Server) handlePending(w http.ResponseWriter, _ *http.Request) {
+	reqs := s.backend.Pending()
+	if reqs == nil {
+		reqs = []PendingRequest{}
+	}
+	for i := range reqs {
+		if reqs[i].Addrs == nil {
+			reqs[i].Addrs = []string{}
+		}
+	}
+	writeJSON(w, http.StatusOK, reqs)
+}
+
+func (s *Server) handleTrustAction(w http.ResponseWriter, r *http.Request) {
+	action, err := ParseTrustAction(r.PathValue("action"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	p, err := peer.Decode(r.PathValue("node"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("node ID %q: %v", r.PathValue("node"), err))
+		return
+	}
+	var req TrustActionRequest
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil && !errors.Is(err, io.EOF) {
+		writeError(w, http.StatusBadRequest, "request body must be empty or {\"reason\": TEXT}: "+err.Error())
+		return
+	}
+	if len(req.Reason) > MaxReasonLen || !utf8.ValidString(req.Reason) {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("reason must be UTF-8 text of at most %d bytes", MaxReasonLen))
+		return
+	}
+	rec, err := s.backend.TrustAction(action, p, req.Reason)
+	switch {
+	case errors.Is(err, ErrBadRequest):
+		writeError(w, http.StatusBadRequest, err.Error())
+	case errors.Is(err, ErrNotFound):
+		writeError(w, http.StatusNotFound, err.Error())
+	case err != nil:
+		writeError(w, http.StatusInternalServerError, err.Error())
+	default:
+		writeJSON(w, http.StatusOK, rec)
 	}
 }
 

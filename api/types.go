@@ -3,7 +3,10 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // JSON field names are snake_case and append-only: later versions add
@@ -25,14 +28,134 @@ type IDInfo struct {
 	Version string   `json:"version"`
 }
 
-// PeerInfo is one entry of GET /v1/peers: a peer connected now.
+// PeerInfo is one entry of GET /v1/peers: a node connected now, or one that
+// presented an identity and has since gone away.
 type PeerInfo struct {
 	NodeID string `json:"node_id"`
-	// Addrs are the remote addresses of the live connections.
+	// Addrs are the remote addresses of the live connections; for a node
+	// without one, the listen addresses it presented. Each ends in
+	// /p2p/<node_id>.
 	Addrs []string `json:"addrs"`
-	// Direction of the oldest live connection: "inbound" or "outbound".
-	Direction      string    `json:"direction"`
-	ConnectedSince time.Time `json:"connected_since"`
+	// Direction of the oldest live connection: "inbound" or "outbound";
+	// absent without a live connection.
+	Direction string `json:"direction,omitempty"`
+	// ConnectedSince is when the oldest live connection opened; absent
+	// without a live connection.
+	ConnectedSince time.Time `json:"connected_since,omitzero"`
+	// Status in the identity registry: new, handshaking, pending,
+	// verified, closing, error or disconnected.
+	Status string `json:"status"`
+	// Name, Role and Version are what the node presented in its
+	// handshake; empty before it presented any.
+	Name    string `json:"name"`
+	Role    string `json:"role"`
+	Version string `json:"version"`
+	// HandshakeRTTMillis is one round trip measured during the last
+	// handshake, in milliseconds; 0 before any.
+	HandshakeRTTMillis float64 `json:"handshake_rtt_ms"`
+	// LastFailure is the last thing that went wrong with the node.
+	LastFailure *Failure `json:"last_failure,omitempty"`
+}
+
+// Failure is what last went wrong with a node.
+type Failure struct {
+	// Reason is a snake_case word: a handshake rejection reason
+	// ("not_allowed", "wrong_network", ...), "timeout", "banned" or
+	// "error".
+	Reason  string    `json:"reason"`
+	Message string    `json:"message"`
+	At      time.Time `json:"at"`
+}
+
+// Peer statuses, as PeerInfo.Status spells them.
+const (
+	PeerStatusNew          = "new"
+	PeerStatusHandshaking  = "handshaking"
+	PeerStatusPending      = "pending"
+	PeerStatusVerified     = "verified"
+	PeerStatusClosing      = "closing"
+	PeerStatusError        = "error"
+	PeerStatusDisconnected = "disconnected"
+)
+
+// TrustList is the answer to GET /v1/trust.
+type TrustList struct {
+	// Policy is "open", "allowlist" or "manual".
+	Policy  string        `json:"policy"`
+	Records []TrustRecord `json:"records"`
+}
+
+// TrustRecord is an operator's decision about one node.
+type TrustRecord struct {
+	NodeID string `json:"node_id"`
+	// PublicKey is the node's key, base64 of its libp2p encoding; empty
+	// when the node was never seen.
+	PublicKey string `json:"public_key"`
+	Name      string `json:"name"`
+	// Decision is "allow" or "deny".
+	Decision string    `json:"decision"`
+	Reason   string    `json:"reason"`
+	Created  time.Time `json:"created"`
+	// Expires, if present, ends the decision.
+	Expires time.Time `json:"expires,omitzero"`
+}
+
+// PendingRequest is one entry of GET /v1/trust/pending: a member awaiting an
+// operator's approval.
+type PendingRequest struct {
+	NodeID  string `json:"node_id"`
+	Name    string `json:"name"`
+	Role    string `json:"role"`
+	Version string `json:"version"`
+	// Addrs are the listen addresses the node presented, each ending in
+	// /p2p/<node_id>.
+	Addrs []string `json:"addrs"`
+	// Justification is the node operator's note to us.
+	Justification string    `json:"justification"`
+	Since         time.Time `json:"since"`
+	// Expires is when the request is dropped unless settled.
+	Expires time.Time `json:"expires"`
+}
+
+// TrustAction is what POST /v1/trust/{node}/{action} does.
+type TrustAction string
+
+// Trust actions.
+const (
+	// ActionApprove allows a pending node; it becomes verified on its live
+	// connection.
+	ActionApprove TrustAction = "approve"
+	// ActionReject denies a pending node: it is told, disconnected and
+	// banned.
+	ActionReject TrustAction = "reject"
+	// ActionRevoke denies a node that was allowed or verified: its
+	// connections drop and it is banned.
+	ActionRevoke TrustAction = "revoke"
+	// ActionAllow allows any node ahead of time (allowlist) and lifts its
+	// ban.
+	ActionAllow TrustAction = "allow"
+	// ActionDeny denies any node, connected or not.
+	ActionDeny TrustAction = "deny"
+)
+
+// TrustActions lists every action, in the order help text shows them.
+var TrustActions = []TrustAction{ActionApprove, ActionReject, ActionRevoke, ActionAllow, ActionDeny}
+
+// ParseTrustAction returns the action named s.
+func ParseTrustAction(s string) (TrustAction, error) {
+	for _, a := range TrustActions {
+		if string(a) == s {
+			return a, nil
+		}
+	}
+	return "", fmt.Errorf("unknown trust action %q: want approve, reject, revoke, allow or deny", s)
+}
+
+// TrustActionRequest is the optional body of POST /v1/trust/{node}/{action}.
+type TrustActionRequest struct {
+	// Reason is recorded with the decision and, on reject, revoke and deny,
+	// told to the node.
+	Reason string `json:"reason,omitempty"`
 }
 
 // ConnectRequest is the body of POST /v1/connect.
@@ -44,6 +167,9 @@ type ConnectRequest struct {
 // ConnectResult is the answer to POST /v1/connect.
 type ConnectResult struct {
 	NodeID string `json:"node_id"`
+	// Status is where the handshake settled: "verified", or "pending"
+	// while an operator must approve one side.
+	Status string `json:"status"`
 }
 
 // errorBody is every error answer's body.
@@ -55,9 +181,38 @@ type errorBody struct {
 // server answers 400 instead of 502.
 var ErrBadRequest = errors.New("bad request")
 
+// ErrNotFound marks a Backend error about a node that is not in the state the
+// request needs (not pending, unknown); the server answers 404.
+var ErrNotFound = errors.New("not found")
+
+// Mark returns err, unchanged in its message, marked as kind (ErrBadRequest
+// or ErrNotFound) for errors.Is.
+func Mark(err, kind error) error {
+	if err == nil {
+		return nil
+	}
+	return &markedError{err: err, kind: kind}
+}
+
+type markedError struct{ err, kind error }
+
+func (e *markedError) Error() string   { return e.err.Error() }
+func (e *markedError) Unwrap() []error { return []error{e.err, e.kind} }
+
 // Backend is what the API serves. The node implements it.
 type Backend interface {
 	ID() IDInfo
+	// Peers lists the connected nodes, and those that presented an
+	// identity and went away, verified first, then by node ID.
 	Peers() []PeerInfo
 	Connect(ctx context.Context, addr string) (ConnectResult, error)
+	// Trust returns the trust policy and the operator's decisions.
+	Trust() TrustList
+	// Pending lists the nodes awaiting approval, oldest first.
+	Pending() []PendingRequest
+	// TrustAction applies action to node and returns the resulting
+	// record. Errors marked ErrNotFound mean the node is not pending
+	// (approve, reject) or neither allowed nor verified (revoke); marked
+	// ErrBadRequest, that the request makes no sense (this node itself).
+	TrustAction(action TrustAction, node peer.ID, reason string) (TrustRecord, error)
 }

@@ -8,10 +8,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 
 	"peernode/api"
+	"peernode/protocols/handshake"
 )
 
 // apiShutdownTimeout bounds how long Close waits for API requests in flight.
@@ -75,18 +76,25 @@ func (b backend) ID() api.IDInfo {
 	}
 }
 
+// Peers lists every node with a live connection, and those that presented
+// an identity and went away, so operators see who left: verified first,
+// then by node ID.
 func (b backend) Peers() []api.PeerInfo {
-	nw := b.n.host.Network()
-	peers := nw.Peers()
-	out := make([]api.PeerInfo, 0, len(peers))
-	for _, p := range peers {
-		conns := nw.ConnsToPeer(p)
-		if len(conns) == 0 {
+	all := b.n.Peers()
+	out := make([]api.PeerInfo, 0, len(all))
+	for _, pi := range all {
+		if len(pi.Conns) == 0 && !pi.HasIdentity {
 			continue
 		}
-		out = append(out, peerInfo(p, conns))
+		out = append(out, peerInfo(pi))
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].NodeID < out[j].NodeID })
+	sort.SliceStable(out, func(i, j int) bool {
+		vi, vj := out[i].Status == api.PeerStatusVerified, out[j].Status == api.PeerStatusVerified
+		if vi != vj {
+			return vi
+		}
+		return out[i].NodeID < out[j].NodeID
+	})
 	return out
 }
 
@@ -95,27 +103,112 @@ func (b backend) Connect(ctx context.Context, addr string) (api.ConnectResult, e
 	if err != nil {
 		return api.ConnectResult{}, fmt.Errorf("%w: %w", api.ErrBadRequest, err)
 	}
-	if err := b.n.Connect(ctx, infos[0]); err != nil {
+	st, err := b.n.Join(ctx, infos[0])
+	if err != nil {
 		return api.ConnectResult{}, err
 	}
-	return api.ConnectResult{NodeID: infos[0].ID.String()}, nil
+	return api.ConnectResult{NodeID: infos[0].ID.String(), Status: st.String()}, nil
 }
 
-func peerInfo(p peer.ID, conns []network.Conn) api.PeerInfo {
-	oldest := conns[0]
-	addrs := make([]string, 0, len(conns))
-	for _, c := range conns {
+func peerInfo(pi PeerInfo) api.PeerInfo {
+	out := api.PeerInfo{
+		NodeID:             pi.ID.String(),
+		Status:             pi.Status.String(),
+		HandshakeRTTMillis: float64(pi.HandshakeRTT) / float64(time.Millisecond),
+	}
+	if pi.HasIdentity {
+		out.Name, out.Role, out.Version = pi.Identity.Name, string(pi.Identity.Role), pi.Identity.Version
+	}
+	if f := pi.LastFailure; f != nil {
+		out.LastFailure = &api.Failure{Reason: f.Reason, Message: f.Message, At: f.At.UTC()}
+	}
+	if len(pi.Conns) == 0 {
+		out.Addrs = p2pAddrs(pi.ID, pi.Identity.ListenAddrs)
+		return out
+	}
+	oldest := pi.Conns[0]
+	out.Addrs = make([]string, 0, len(pi.Conns))
+	for _, c := range pi.Conns {
 		if c.Stat().Opened.Before(oldest.Stat().Opened) {
 			oldest = c
 		}
-		addrs = append(addrs, c.RemoteMultiaddr().String()+"/p2p/"+p.String())
+		out.Addrs = append(out.Addrs, c.RemoteMultiaddr().String()+"/p2p/"+pi.ID.String())
 	}
-	return api.PeerInfo{
-		NodeID:         p.String(),
-		Addrs:          addrs,
-		Direction:      strings.ToLower(oldest.Stat().Direction.String()),
-		ConnectedSince: oldest.Stat().Opened.UTC(),
+	out.Direction = strings.ToLower(oldest.Stat().Direction.String())
+	out.ConnectedSince = oldest.Stat().Opened.UTC()
+	return out
+}
+
+// p2pAddrs turns a node's listen addresses into full multiaddrs ending in
+// /p2p/<id>; never nil.
+func p2pAddrs(p peer.ID, addrs []ma.Multiaddr) []string {
+	out := make([]string, 0, len(addrs))
+	for _, a := range addrs {
+		out = append(out, a.String()+"/p2p/"+p.String())
 	}
+	return out
+}
+
+func (b backend) Trust() api.TrustList {
+	recs := b.n.TrustRecords()
+	out := api.TrustList{Policy: b.n.TrustPolicy().String(), Records: make([]api.TrustRecord, 0, len(recs))}
+	for _, r := range recs {
+		out.Records = append(out.Records, trustRecord(r))
+	}
+	return out
+}
+
+func trustRecord(r handshake.TrustRecord) api.TrustRecord {
+	return api.TrustRecord{
+		NodeID: r.NodeID.String(), PublicKey: r.PublicKey, Name: r.Name, Decision: string(r.Decision),
+		Reason: r.Reason, Created: r.Created.UTC(), Expires: r.Expires.UTC(),
+	}
+}
+
+func (b backend) Pending() []api.PendingRequest {
+	reqs := b.n.PendingRequests()
+	out := make([]api.PendingRequest, 0, len(reqs))
+	for _, r := range reqs {
+		out = append(out, api.PendingRequest{
+			NodeID: r.NodeID.String(), Name: r.Name, Role: string(r.Role), Version: r.Version,
+			Addrs: p2pAddrs(r.NodeID, r.Addrs), Justification: r.Justification,
+			Since: r.Since.UTC(), Expires: r.Expires.UTC(),
+		})
+	}
+	return out
+}
+
+// TrustAction applies an operator's decision and returns the record it left.
+func (b backend) TrustAction(action api.TrustAction, p peer.ID, reason string) (api.TrustRecord, error) {
+	n := b.n
+	if p == n.id {
+		return api.TrustRecord{}, api.Mark(fmt.Errorf("%s %s: that is this node", action, p), api.ErrBadRequest)
+	}
+	var (
+		rec handshake.TrustRecord
+		err error
+	)
+	switch action {
+	case api.ActionApprove:
+		rec, err = n.Approve(p, reason)
+	case api.ActionReject:
+		rec, err = n.Reject(p, reason)
+	case api.ActionRevoke:
+		rec, err = n.Revoke(p, reason)
+	case api.ActionAllow:
+		rec, err = n.Allow(p, reason)
+	case api.ActionDeny:
+		rec, err = n.Deny(p, reason)
+	default:
+		err = api.Mark(fmt.Errorf("unknown trust action %q", action), api.ErrBadRequest)
+	}
+	if errors.Is(err, ErrNotPending) || errors.Is(err, handshake.ErrUnknownNode) {
+		return api.TrustRecord{}, api.Mark(err, api.ErrNotFound)
+	}
+	if err != nil {
+		return api.TrustRecord{}, err
+	}
+	return trustRecord(rec), nil
 }
 
 func fingerprintIfPrivate(nw Network) string {

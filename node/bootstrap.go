@@ -44,39 +44,47 @@ func ParseBootstrap(addrs []string) ([]peer.AddrInfo, error) {
 }
 
 // bootstrapLoop dials the bootstrap peers whenever the node has no peer at
-// all: at start, and again each time its last connection closes. Failed
-// rounds back off exponentially, with jitter, up to BootstrapBackoffMax.
-// It exits when the node closes.
+// all: at start, and again each time its last connection closes. Rounds
+// back off exponentially, with jitter, up to BootstrapBackoffMax, and the
+// back-off resets only when a peer is verified: a connection the other
+// side drops at once (a ban, a rejection) must not make the loop redial in
+// a tight circle. It exits when the node closes.
 func (n *Node) bootstrapLoop() {
-	sub, err := n.host.EventBus().Subscribe(new(event.EvtPeerConnectednessChanged))
+	sub, err := n.host.EventBus().Subscribe([]any{new(event.EvtPeerConnectednessChanged), new(EvtPeer)})
 	if err != nil {
 		log.Errorw("bootstrap: cannot watch connections", "err", err)
 		return
 	}
 	defer sub.Close()
 	rng := rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
-	failures := 0
+	rounds := 0 // dial rounds since a peer was last verified
 	for {
 		if len(n.host.Network().Peers()) == 0 {
-			if err := n.dialBootstrap(); err != nil {
-				delay := backoff(failures, n.cfg.BootstrapBackoffMin, n.cfg.BootstrapBackoffMax, rng.Float64())
-				failures++
-				if n.ctx.Err() != nil {
-					return
-				}
-				log.Warnw("no bootstrap peer reachable; retrying", "in", delay.Round(time.Millisecond).String(), "err", err)
+			if rounds > 0 {
+				delay := backoff(rounds-1, n.cfg.BootstrapBackoffMin, n.cfg.BootstrapBackoffMax, rng.Float64())
+				log.Debugw("bootstrap: waiting before the next round", "in", delay.Round(time.Millisecond).String())
 				if !n.sleep(delay) {
 					return
 				}
-				continue
 			}
-			failures = 0
+			if len(n.host.Network().Peers()) == 0 {
+				rounds++
+				if err := n.dialBootstrap(); err != nil {
+					if n.ctx.Err() != nil {
+						return
+					}
+					log.Warnw("no bootstrap peer reachable; retrying", "round", rounds, "err", err)
+					continue
+				}
+			}
 		}
-		// Wait for the node to lose its last peer.
 		select {
 		case <-n.ctx.Done():
 			return
-		case <-sub.Out():
+		case e := <-sub.Out():
+			if ev, ok := e.(EvtPeer); ok && ev.Kind == EventVerified {
+				rounds = 0
+			}
 		}
 	}
 }
@@ -101,7 +109,7 @@ func (n *Node) dialBootstrap() error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			err := n.Connect(ctx, ai)
+			err := n.connect(ctx, ai)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {

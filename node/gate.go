@@ -21,13 +21,38 @@ func (n *Node) Handle(proto protocol.ID, handler network.StreamHandler) {
 func (n *Node) gate(handler network.StreamHandler) network.StreamHandler {
 	return func(s network.Stream) {
 		p := s.Conn().RemotePeer()
-		if !n.reg.isVerified(p) {
+		if !n.reg.isVerified(p) && !n.awaitHandshake(p) {
 			log.Debugw("stream from an unverified node reset", "peer", p, "proto", s.Protocol())
 			_ = s.Reset()
 			n.reg.violation(p)
 			return
 		}
 		handler(s)
+	}
+}
+
+// awaitHandshake waits, while a handshake with p is in flight, for it to
+// settle, and reports whether p ended Verified. The two sides of a
+// handshake finish half a round trip apart, so a stream opened by the side
+// that finished first may arrive before this side has. The wait is bounded
+// by the handshake timeout; without a handshake in flight it returns at
+// once.
+func (n *Node) awaitHandshake(p peer.ID) bool {
+	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.HandshakeTimeout)
+	defer cancel()
+	for {
+		st, inFlight, changed := n.reg.handshaking(p)
+		if st == StatusVerified {
+			return true
+		}
+		if !inFlight {
+			return false
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return false
+		}
 	}
 }
 
@@ -68,6 +93,38 @@ func (n *Node) ensureVerified(ctx context.Context, p peer.ID) error {
 		}
 	}
 	return n.reg.waitVerified(ctx, p)
+}
+
+// Join connects to a peer and waits until its handshake settles: Verified
+// or Pending (awaiting an operator on either side) is success; a rejection,
+// a closed connection or the deadline is an ErrNotVerified that carries the
+// reason.
+func (n *Node) Join(ctx context.Context, ai peer.AddrInfo) (Status, error) {
+	if err := n.Connect(ctx, ai); err != nil {
+		return 0, err
+	}
+	for {
+		st, connected, changed := n.reg.standing(ai.ID)
+		switch {
+		case st == StatusVerified || st == StatusPending:
+			return st, nil
+		case !connected || st == StatusError || st == StatusClosing:
+			return st, fmt.Errorf("%w: %s: %s", ErrNotVerified, ai.ID, n.lastFailure(ai.ID))
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return st, fmt.Errorf("%w: %s is still %s", ErrNotVerified, ai.ID, st)
+		}
+	}
+}
+
+func (n *Node) lastFailure(p peer.ID) string {
+	info, _ := n.reg.info(p)
+	if info.LastFailure == nil {
+		return "the connection closed before the handshake finished (refused or banned by the peer?)"
+	}
+	return fmt.Sprintf("%s: %s", info.LastFailure.Reason, info.LastFailure.Message)
 }
 
 // Send opens a stream to a node by its ID (see OpenStream), writes payload

@@ -83,6 +83,13 @@ func (g *gater) hold(p peer.ID, d time.Duration) {
 	g.holds[p] = g.now().Add(d)
 }
 
+// release drops a hold on dials to p.
+func (g *gater) release(p peer.ID) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	delete(g.holds, p)
+}
+
 func (g *gater) held(p peer.ID) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()

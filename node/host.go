@@ -18,6 +18,8 @@ import (
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
+
+	"peernode/protocols/handshake"
 )
 
 // newHost builds the libp2p host without listening: Start listens, one
@@ -29,7 +31,7 @@ import (
 // resource manager. No NAT port mapping, no mDNS, no hole punching: nothing
 // here sends traffic anywhere the operator did not point it.
 func newHost(cfg *Config, key crypto.PrivKey, g *gater) (host.Host, error) {
-	rm, err := newResourceManager(cfg.Limits)
+	rm, err := NewResourceManager(cfg.Limits)
 	if err != nil {
 		return nil, err
 	}
@@ -69,13 +71,24 @@ func newHost(cfg *Config, key crypto.PrivKey, g *gater) (host.Host, error) {
 	return h, nil
 }
 
-// newResourceManager starts from libp2p's autoscaled defaults and raises (or
+// NewResourceManager builds the resource manager a node with limits l
+// uses. It starts from libp2p's autoscaled defaults and raises (or
 // lowers) the node-wide limits the config sets. Loopback connections are not
 // limited per IP by libp2p, so local clusters are bound only by these.
-func newResourceManager(l Limits) (network.ResourceManager, error) {
+func NewResourceManager(l Limits) (network.ResourceManager, error) {
 	scaling := rcmgr.DefaultLimits
 	libp2p.SetDefaultServiceLimits(&scaling)
 	partial := rcmgr.PartialLimitConfig{System: systemLimits(l)}
+	if l.Conns > 0 {
+		// Connections being upgraded, and their handshakes, count here
+		// before they belong to a peer: a node asked to hold Conns
+		// connections must be able to accept that many at once.
+		partial.Transient = systemLimits(l)
+		partial.Service = map[string]rcmgr.ResourceLimits{handshake.ServiceName: {
+			StreamsInbound: rcmgr.LimitVal(l.Conns), StreamsOutbound: rcmgr.LimitVal(l.Conns), Streams: rcmgr.LimitVal(2 * l.Conns),
+			Memory: rcmgr.LimitVal64(int64(2*l.Conns) * handshake.StreamMemory),
+		}}
+	}
 	limiter := rcmgr.NewFixedLimiter(partial.Build(scaling.AutoScale()))
 	rm, err := rcmgr.NewResourceManager(limiter)
 	if err != nil {

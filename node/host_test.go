@@ -21,7 +21,7 @@ func systemLimit(t *testing.T, rm network.ResourceManager) rcmgr.Limit {
 // The configured limits reach libp2p's resource manager, so a node can be
 // raised to hold thousands of connections.
 func TestResourceLimitsApplied(t *testing.T) {
-	rm, err := newResourceManager(Limits{Conns: 5000, Streams: 40000, Memory: 2 << 30, FD: 6000})
+	rm, err := NewResourceManager(Limits{Conns: 5000, Streams: 40000, Memory: 2 << 30, FD: 6000})
 	require.NoError(t, err)
 	defer rm.Close()
 	lim := systemLimit(t, rm)
@@ -33,7 +33,7 @@ func TestResourceLimitsApplied(t *testing.T) {
 	require.Equal(t, 6000, lim.GetFDLimit())
 
 	// Zero keeps libp2p's autoscaled default.
-	def, err := newResourceManager(Limits{})
+	def, err := NewResourceManager(Limits{})
 	require.NoError(t, err)
 	defer def.Close()
 	require.Positive(t, systemLimit(t, def).GetConnTotalLimit())

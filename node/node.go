@@ -232,8 +232,16 @@ func (n *Node) Addrs() []ma.Multiaddr {
 	return addrs
 }
 
-// Connect dials a peer and waits until the connection is up.
+// Connect dials a peer and waits until the connection is up. It is an
+// operator's explicit request, so it overrides a retry-after hint the peer
+// sent earlier (not a ban of ours).
 func (n *Node) Connect(ctx context.Context, ai peer.AddrInfo) error {
+	n.gater.release(ai.ID)
+	return n.connect(ctx, ai)
+}
+
+// connect dials a peer, honouring retry-after hints.
+func (n *Node) connect(ctx context.Context, ai peer.AddrInfo) error {
 	if ai.ID == n.id {
 		return fmt.Errorf("connect to %s: that is this node", ai.ID)
 	}

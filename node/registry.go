@@ -272,6 +272,10 @@ func (r *registry) Begin(c network.Conn, initiator bool) error {
 		rec.conns[c] = &connState{}
 	}
 	s := &session{conn: c, initiator: initiator}
+	if old := rec.session; old != nil && old.conn.IsClosed() {
+		// Its connection is gone; its Done is on the way. It cannot win.
+		rec.session = nil
+	}
 	if old := rec.session; old != nil && old.conn != c {
 		oldSettled := rec.conns[old.conn] != nil && rec.conns[old.conn].settled
 		if oldSettled || r.initiatorOf(old) <= r.initiatorOf(s) {
@@ -320,6 +324,20 @@ func (r *registry) Admit(c network.Conn, id handshake.Identity) *handshake.Rejec
 	return nil
 }
 
+// Rejecting bans a peer whose rejection would only repeat (wrong network,
+// not allowed, banned), before the rejection goes out, so it carries the
+// ban's length as its retry-after hint.
+func (r *registry) Rejecting(c network.Conn, rej *handshake.RejectError) {
+	if !rej.Reason.Bans() {
+		return
+	}
+	d := r.gater.ban(c.RemotePeer())
+	if left := d; left > rej.RetryAfter {
+		rej.RetryAfter = left
+	}
+	log.Infow("banned a node after rejecting its handshake", "peer", c.RemotePeer(), "reason", rej.Reason, "dur", d)
+}
+
 // Done records how a session ended.
 func (r *registry) Done(c network.Conn, rep handshake.Report) {
 	var a after
@@ -342,6 +360,7 @@ func (r *registry) Done(c network.Conn, rep handshake.Report) {
 			}
 		}
 		if rep.Outcome == handshake.Verified && cs != nil {
+			a.close = append(a.close, r.crossedLocked(rec, c, cs)...)
 			rec.verifiedAt = now
 			if rec.status != StatusVerified {
 				a.events = append(a.events, EvtPeer{Peer: p, Kind: EventVerified, Status: StatusVerified})
@@ -352,10 +371,40 @@ func (r *registry) Done(c network.Conn, rep handshake.Report) {
 			a.events = append(a.events, EvtPeer{Peer: p, Kind: EventPending, Status: StatusPending})
 		}
 	default:
+		if rep.Identity.Instance != "" {
+			// A peer refused after a valid hello is still worth showing:
+			// the operator sees who it was and why it was refused.
+			rec.identity, rec.hasIdentity = rep.Identity, true
+		}
 		r.failedLocked(rec, p, c, rep.Err, now, &a)
 	}
 	r.mu.Unlock()
 	a.run(r)
+}
+
+// crossedLocked settles crossed dials: when c is verified while a
+// connection in the other direction to the same process is verified too,
+// both nodes keep the one dialled by the smaller peer ID and close the
+// other, so they end with one connection.
+func (r *registry) crossedLocked(rec *peerRecord, c network.Conn, cs *connState) []network.Conn {
+	dialer := func(x network.Conn) peer.ID {
+		if x.Stat().Direction == network.DirOutbound {
+			return r.self
+		}
+		return x.RemotePeer()
+	}
+	var closing []network.Conn
+	for oc, ocs := range rec.conns {
+		if oc == c || !ocs.verified || ocs.instance != cs.instance || oc.Stat().Direction == c.Stat().Direction {
+			continue
+		}
+		loser := c
+		if dialer(oc) > dialer(c) {
+			loser = oc
+		}
+		closing = append(closing, loser)
+	}
+	return closing
 }
 
 // failedLocked records a failed or rejected session, bans when the
@@ -371,10 +420,6 @@ func (r *registry) failedLocked(rec *peerRecord, p peer.ID, c network.Conn, err 
 	var rej *handshake.RejectError
 	if errors.As(err, &rej) {
 		f.Reason = rej.Reason.String()
-		if !rej.Remote && rej.Reason.Bans() {
-			d := r.gater.ban(p)
-			log.Infow("banned a node after its handshake was rejected", "peer", p, "reason", rej.Reason, "dur", d)
-		}
 		if rej.Remote && rej.RetryAfter > 0 {
 			r.gater.hold(p, rej.RetryAfter)
 		}
@@ -440,6 +485,18 @@ func (r *registry) isVerified(p peer.ID) bool {
 	defer r.mu.Unlock()
 	rec := r.peers[p]
 	return rec != nil && rec.status == StatusVerified
+}
+
+// handshaking returns p's status, whether a handshake session with it is
+// live, and the channel closed on its next change.
+func (r *registry) handshaking(p peer.ID) (Status, bool, <-chan struct{}) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rec := r.peers[p]
+	if rec == nil {
+		return StatusNew, false, nil
+	}
+	return rec.status, rec.session != nil, rec.changed
 }
 
 // standing returns p's status, whether it is connected, and the channel

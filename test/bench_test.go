@@ -2,87 +2,195 @@ package test
 
 import (
 	"context"
+	"io"
 	"net"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/event"
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/stretchr/testify/require"
 
 	"peernode/node"
 )
 
 // BenchmarkConnect times Connect until the connection is fully identified
-// (libp2p identify done) between two peernode hosts over loopback TCP: the
-// baseline the handshake's benchmarks compare against. Each iteration also
-// times a bare TCP dial to a loopback listener, so the ratio
-// connect/tcp-dial holds on a noisy machine.
+// (libp2p identify done) between two baseline hosts (a node's transports,
+// no peernode protocols) over loopback TCP: the baseline the handshake's
+// benchmarks compare against. Each iteration also times a bare TCP dial to
+// a loopback listener, so the ratio connect/tcp-dial holds on a noisy
+// machine.
 //
-// Metrics: ns/connect (libp2p connect + identify), ns/tcp-dial (the
-// baseline), connect/tcp-dial (their ratio). ns/op includes tearing the
-// connection down and waiting for both sides to see it gone.
+// Metrics: ns/connect, ns/tcp-dial, connect/tcp-dial. ns/op includes
+// tearing the connection down and waiting for both sides to see it gone.
 func BenchmarkConnect(b *testing.B) {
-	for _, mode := range []struct {
-		name   string
-		secret string
-	}{{"public", ""}, {"private", "benchmark network secret"}} {
-		b.Run(mode.name, func(b *testing.B) {
-			benchmarkConnect(b, mode.secret)
-		})
-	}
-}
-
-func benchmarkConnect(b *testing.B, secret string) {
-	cfgA, cfgB := Config(b, "a"), Config(b, "b")
-	if secret != "" {
-		nw, err := node.DeriveNetwork([]byte(secret))
-		require.NoError(b, err)
-		cfgA.Network, cfgB.Network = nw, nw
-	}
-	cfgA.APIAddr, cfgB.APIAddr = "", ""
-	a, bn := StartNode(b, cfgA), StartNode(b, cfgB)
-	target := AddrInfo(bn)
-
-	identified, err := a.Host().EventBus().Subscribe(new(event.EvtPeerIdentificationCompleted))
-	require.NoError(b, err)
-	defer identified.Close()
-	gone, err := bn.Host().EventBus().Subscribe(new(event.EvtPeerConnectednessChanged))
-	require.NoError(b, err)
-	defer gone.Close()
-
+	a, c := NewBaselineHost(b), NewBaselineHost(b)
+	identified := subscribe(b, a, new(event.EvtPeerIdentificationCompleted))
+	gone := subscribe(b, c, new(event.EvtPeerConnectednessChanged))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(b, err)
 	defer ln.Close()
 	go acceptAndClose(ln)
 
-	ctx := context.Background()
 	var connectNs, tcpNs time.Duration
 	b.ReportAllocs()
 	for b.Loop() {
 		t0 := time.Now()
-		c, err := net.Dial("tcp", ln.Addr().String())
+		conn, err := net.Dial("tcp", ln.Addr().String())
 		require.NoError(b, err)
 		tcpNs += time.Since(t0)
-		_ = c.Close()
+		_ = conn.Close()
 
-		t0 = time.Now()
-		require.NoError(b, a.Host().Connect(ctx, target))
-		waitEvent(b, identified.Out(), func(e any) bool {
-			return e.(event.EvtPeerIdentificationCompleted).Peer == target.ID
-		})
-		connectNs += time.Since(t0)
-
-		require.NoError(b, a.Host().Network().ClosePeer(target.ID))
-		waitEvent(b, gone.Out(), func(e any) bool {
-			ev := e.(event.EvtPeerConnectednessChanged)
-			return ev.Peer == a.ID() && ev.Connectedness == network.NotConnected
-		})
+		connectNs += connectIdentified(b, a, c, identified, gone)
 	}
 	n := float64(b.N)
 	b.ReportMetric(float64(connectNs.Nanoseconds())/n, "ns/connect")
 	b.ReportMetric(float64(tcpNs.Nanoseconds())/n, "ns/tcp-dial")
 	b.ReportMetric(float64(connectNs)/float64(tcpNs), "connect/tcp-dial")
+}
+
+// connectIdentified connects a to c, waits for identify, returns the time
+// taken, then disconnects and waits until c has seen it.
+func connectIdentified(b *testing.B, a, c host.Host, identified, gone event.Subscription) time.Duration {
+	t0 := time.Now()
+	require.NoError(b, a.Connect(context.Background(), peer.AddrInfo{ID: c.ID(), Addrs: c.Addrs()}))
+	waitEvent(b, identified.Out(), func(e any) bool {
+		return e.(event.EvtPeerIdentificationCompleted).Peer == c.ID()
+	})
+	d := time.Since(t0)
+	require.NoError(b, a.Network().ClosePeer(c.ID()))
+	waitGone(b, gone, a.ID())
+	return d
+}
+
+func waitGone(b *testing.B, gone event.Subscription, p peer.ID) {
+	waitEvent(b, gone.Out(), func(e any) bool {
+		ev := e.(event.EvtPeerConnectednessChanged)
+		return ev.Peer == p && ev.Connectedness == network.NotConnected
+	})
+}
+
+// BenchmarkHandshake times connect-to-Verified between two nodes against
+// connect-to-identified between two baseline hosts, alternating in the
+// same loop. Target: p50 ratio <= 1.3.
+//
+// Metrics: p50-ns/verified, p50-ns/identified, verified/identified-p50.
+func BenchmarkHandshake(b *testing.B) {
+	cfgA, cfgB := Config(b, "a"), Config(b, "b")
+	cfgA.APIAddr, cfgB.APIAddr = "", ""
+	na, nb := StartNode(b, cfgA), StartNode(b, cfgB)
+	verified := subscribe(b, na.Host(), new(node.EvtPeer))
+	nodeGone := subscribe(b, nb.Host(), new(event.EvtPeerConnectednessChanged))
+
+	ha, hb := NewBaselineHost(b), NewBaselineHost(b)
+	identified := subscribe(b, ha, new(event.EvtPeerIdentificationCompleted))
+	baseGone := subscribe(b, hb, new(event.EvtPeerConnectednessChanged))
+
+	target := AddrInfo(nb)
+	var ver, idn []time.Duration
+	b.ReportAllocs()
+	for b.Loop() {
+		idn = append(idn, connectIdentified(b, ha, hb, identified, baseGone))
+
+		t0 := time.Now()
+		require.NoError(b, na.Connect(context.Background(), target))
+		waitEvent(b, verified.Out(), func(e any) bool {
+			ev := e.(node.EvtPeer)
+			return ev.Peer == nb.ID() && ev.Kind == node.EventVerified
+		})
+		ver = append(ver, time.Since(t0))
+		require.NoError(b, na.Host().Network().ClosePeer(nb.ID()))
+		waitGone(b, nodeGone, na.ID())
+		// Let the dialer's registry see the disconnect too, or the next
+		// connection could overtake it and never be reported as new.
+		WaitStatus(b, na, nb.ID(), node.StatusDisconnected)
+	}
+	pv, pi := p50(ver), p50(idn)
+	b.ReportMetric(float64(pv.Nanoseconds()), "p50-ns/verified")
+	b.ReportMetric(float64(pi.Nanoseconds()), "p50-ns/identified")
+	b.ReportMetric(float64(pv)/float64(pi), "verified/identified-p50")
+}
+
+func p50(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// BenchmarkGate compares opening streams through the verified-only gate
+// with the same echo protocol registered without it, alternating in one
+// loop between two verified nodes. Target: gated/ungated rate >= 0.95.
+//
+// Metrics: ns/gated-stream, ns/ungated-stream, gated/ungated-rate.
+func BenchmarkGate(b *testing.B) {
+	nodes := StartNodes(b, 2, func(i int, cfg *node.Config, started []*node.Node) {
+		cfg.APIAddr = ""
+		if i == 1 {
+			cfg.Bootstrap = append(cfg.Bootstrap, AddrInfo(started[0]))
+		}
+	})
+	server, client := nodes[0], nodes[1]
+	WaitVerified(b, client, server.ID())
+	WaitVerified(b, server, client.ID())
+	const gated, ungated = "/peernode-bench/gated/1.0.0", "/peernode-bench/ungated/1.0.0"
+	server.Handle(gated, echoOnce)
+	server.Host().SetStreamHandler(ungated, echoOnce)
+
+	ctx := context.Background()
+	roundTrip := func(proto string) time.Duration {
+		t0 := time.Now()
+		s, err := client.OpenStream(ctx, server.ID(), protocolID(proto))
+		require.NoError(b, err)
+		_, err = s.Write([]byte{1})
+		require.NoError(b, err)
+		_, err = io.ReadFull(s, make([]byte, 1))
+		require.NoError(b, err)
+		_ = s.Close()
+		return time.Since(t0)
+	}
+	roundTrip(gated)
+	roundTrip(ungated)
+	var g, u time.Duration
+	i := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		// Alternate which goes first, so neither gains from the other
+		// having warmed the path.
+		if i%2 == 0 {
+			g += roundTrip(gated)
+			u += roundTrip(ungated)
+		} else {
+			u += roundTrip(ungated)
+			g += roundTrip(gated)
+		}
+		i++
+	}
+	n := float64(b.N)
+	b.ReportMetric(float64(g.Nanoseconds())/n, "ns/gated-stream")
+	b.ReportMetric(float64(u.Nanoseconds())/n, "ns/ungated-stream")
+	b.ReportMetric(float64(u)/float64(g), "gated/ungated-rate")
+}
+
+func echoOnce(s network.Stream) {
+	buf := make([]byte, 1)
+	if _, err := io.ReadFull(s, buf); err == nil {
+		_, _ = s.Write(buf)
+	}
+	_ = s.Close()
+}
+
+func subscribe(b testing.TB, h host.Host, evt any) event.Subscription {
+	sub, err := h.EventBus().Subscribe(evt)
+	require.NoError(b, err)
+	b.Cleanup(func() { _ = sub.Close() })
+	return sub
 }
 
 func acceptAndClose(ln net.Listener) {
@@ -109,3 +217,5 @@ func waitEvent(b *testing.B, ch <-chan any, match func(any) bool) {
 		}
 	}
 }
+
+func protocolID(s string) protocol.ID { return protocol.ID(s) }

@@ -10,6 +10,10 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
+	"github.com/libp2p/go-libp2p/p2p/security/noise"
+	tls "github.com/libp2p/go-libp2p/p2p/security/tls"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	"github.com/stretchr/testify/require"
 
 	"peernode/node"
@@ -73,6 +77,33 @@ func NewHost(t testing.TB, opts ...libp2p.Option) host.Host {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = h.Close() })
 	return h
+}
+
+// NewBaselineHost starts a plain libp2p host with the transports a node uses
+// (TCP, Noise and TLS, yamux) but none of peernode's protocols: the
+// baseline the benchmarks compare against.
+func NewBaselineHost(t testing.TB, opts ...libp2p.Option) host.Host {
+	t.Helper()
+	base := []libp2p.Option{
+		libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"),
+		libp2p.DisableRelay(),
+		nodeTransports(),
+	}
+	h, err := libp2p.New(append(base, opts...)...)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = h.Close() })
+	return h
+}
+
+// nodeTransports are a node's transports: TCP without SO_REUSEPORT, Noise
+// and TLS, yamux.
+func nodeTransports() libp2p.Option {
+	return libp2p.ChainOptions(
+		libp2p.Security(noise.ID, noise.New),
+		libp2p.Security(tls.ID, tls.New),
+		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
+		libp2p.Transport(tcp.NewTCPTransport, tcp.DisableReuseport()),
+	)
 }
 
 // Connected reports whether h has a live connection to p.

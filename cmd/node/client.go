@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -151,17 +150,61 @@ func runPeers(env *cliEnv, args []string) error {
 		fmt.Fprintln(env.stdout, "no peers connected")
 		return nil
 	}
+	return printPeers(env, peers)
+}
+
+// printPeers prints the peers table, then the last failure of each peer that
+// is not verified.
+func printPeers(env *cliEnv, peers []api.PeerInfo) error {
 	tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE ID\tDIRECTION\tCONNECTED\tADDRESS")
+	fmt.Fprintln(tw, "NODE ID\tSTATUS\tNAME\tROLE\tVERSION\tRTT\tCONNECTED")
+	var failed []api.PeerInfo
 	for _, p := range peers {
-		addr := ""
-		if len(p.Addrs) > 0 {
-			addr = strings.TrimSuffix(p.Addrs[0], "/p2p/"+p.NodeID)
+		connected := "-"
+		if !p.ConnectedSince.IsZero() {
+			connected = fmt.Sprintf("%s (%s)", ago(p.ConnectedSince), shortDirection(p.Direction))
 		}
-		since := time.Since(p.ConnectedSince).Round(time.Second)
-		fmt.Fprintf(tw, "%s\t%s\t%s ago\t%s\n", p.NodeID, p.Direction, since, addr)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.NodeID, p.Status, orDash(p.Name), orDash(p.Role),
+			orDash(p.Version), rtt(p.HandshakeRTTMillis), connected)
+		if p.LastFailure != nil && p.Status != api.PeerStatusVerified {
+			failed = append(failed, p)
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(failed) == 0 {
+		return nil
+	}
+	fmt.Fprintln(env.stdout)
+	tw = tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE ID\tLAST FAILURE\tWHEN\tMESSAGE")
+	for _, p := range failed {
+		f := p.LastFailure
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.NodeID, f.Reason, ago(f.At), orDash(f.Message))
 	}
 	return tw.Flush()
+}
+
+func shortDirection(d string) string {
+	switch d {
+	case "inbound":
+		return "in"
+	case "outbound":
+		return "out"
+	}
+	return orDash(d)
+}
+
+// rtt formats a round-trip time in milliseconds; "-" before any.
+func rtt(ms float64) string {
+	switch {
+	case ms <= 0:
+		return "-"
+	case ms < 10:
+		return fmt.Sprintf("%.1fms", ms)
+	}
+	return fmt.Sprintf("%.0fms", ms)
 }
 
 func runConnect(env *cliEnv, args []string) error {
@@ -189,7 +232,11 @@ func runConnect(env *cliEnv, args []string) error {
 	if common.json {
 		return printJSON(env, res)
 	}
-	fmt.Fprintf(env.stdout, "connected to %s\n", res.NodeID)
+	if res.Status == "pending" {
+		fmt.Fprintf(env.stdout, "connected to %s: pending, awaiting an operator's approval (peernode trust pending)\n", res.NodeID)
+		return nil
+	}
+	fmt.Fprintf(env.stdout, "connected to %s (%s)\n", res.NodeID, res.Status)
 	return nil
 }
 

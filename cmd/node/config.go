@@ -9,11 +9,13 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	ma "github.com/multiformats/go-multiaddr"
 
 	"peernode/internal/atomicfile"
 	"peernode/node"
+	"peernode/protocols/handshake"
 )
 
 // configFileName is the daemon's settings file in the data directory. It is
@@ -38,6 +40,32 @@ type settings struct {
 	ConnMgrHigh int    `json:"conn_mgr_high"`
 	MaxConns    int    `json:"max_conns"`
 	MaxStreams  int    `json:"max_streams"`
+	// Trust is the trust policy: open, allowlist or manual.
+	Trust string `json:"trust"`
+	// Role is full or client.
+	Role string `json:"role"`
+	// Justification is sent to operators who must approve this node.
+	Justification string `json:"justification"`
+	// Pnet wraps TCP in libp2p's pnet in a private network; false runs TCP
+	// and QUIC and relies on the handshake alone.
+	Pnet             bool     `json:"pnet"`
+	HandshakeTimeout duration `json:"handshake_timeout"`
+	// DuplicatePolicy is reconnect or strict.
+	DuplicatePolicy string `json:"duplicate_policy"`
+}
+
+// duration is a time.Duration written as text ("10s") in the config file.
+type duration time.Duration
+
+func (d duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+func (d *duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	*d = duration(v)
+	return nil
 }
 
 func defaultSettings() settings {
@@ -50,6 +78,13 @@ func defaultSettings() settings {
 		ConnMgrHigh: d.ConnMgrHigh,
 		MaxConns:    d.Limits.Conns,
 		MaxStreams:  d.Limits.Streams,
+
+		Trust:            d.Trust.String(),
+		Role:             string(d.Role),
+		Justification:    d.Justification,
+		Pnet:             d.Pnet,
+		HandshakeTimeout: duration(d.HandshakeTimeout),
+		DuplicatePolicy:  string(d.DuplicatePolicy),
 	}
 	for _, a := range d.ListenAddrs {
 		s.Listen = append(s.Listen, a.String())
@@ -97,6 +132,10 @@ type settingsFlags struct {
 	listen, bootstrap             stringList
 	apiAllowRemote                bool
 	connLow, connHigh, maxConns   int
+	trust, role, justification    string
+	duplicatePolicy               string
+	pnet                          bool
+	handshakeTimeout              time.Duration
 }
 
 func (f *settingsFlags) register(fs *flag.FlagSet) {
@@ -111,6 +150,12 @@ func (f *settingsFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.connLow, "conn-low", d.ConnMgrLow, "connection manager low water mark")
 	fs.IntVar(&f.connHigh, "conn-high", d.ConnMgrHigh, "connection manager high water mark")
 	fs.IntVar(&f.maxConns, "max-conns", d.MaxConns, "most connections the node holds (resource manager)")
+	fs.StringVar(&f.trust, "trust", d.Trust, "trust policy: open (any member of the network), allowlist (only allowed node IDs) or manual (an operator approves each new node)")
+	fs.StringVar(&f.role, "role", d.Role, "what this node offers: full (stores data for others) or client")
+	fs.StringVar(&f.justification, "justification", d.Justification, "a note shown to operators who must approve this node by hand")
+	fs.BoolVar(&f.pnet, "pnet", d.Pnet, "in a private network, use TCP with libp2p pnet; --pnet=false runs TCP and QUIC and relies on the handshake alone")
+	fs.DurationVar(&f.handshakeTimeout, "handshake-timeout", time.Duration(d.HandshakeTimeout), "how long a new connection may take to complete the handshake")
+	fs.StringVar(&f.duplicatePolicy, "duplicate-policy", d.DuplicatePolicy, "two processes with one node key: reconnect (the newest wins) or strict (the first stays)")
 }
 
 // apply overrides s with the flags that were given.
@@ -142,6 +187,24 @@ func (f *settingsFlags) apply(s *settings, set map[string]bool) {
 	if set["max-conns"] {
 		s.MaxConns = f.maxConns
 	}
+	if set["trust"] {
+		s.Trust = f.trust
+	}
+	if set["role"] {
+		s.Role = f.role
+	}
+	if set["justification"] {
+		s.Justification = f.justification
+	}
+	if set["pnet"] {
+		s.Pnet = f.pnet
+	}
+	if set["handshake-timeout"] {
+		s.HandshakeTimeout = duration(f.handshakeTimeout)
+	}
+	if set["duplicate-policy"] {
+		s.DuplicatePolicy = f.duplicatePolicy
+	}
 }
 
 // nodeConfig turns settings into a validated node.Config. secret, if not
@@ -172,10 +235,38 @@ func nodeConfig(dataDir string, s settings, secret []byte) (node.Config, error) 
 		return cfg, err
 	}
 	cfg.Network = nw
+	if err := trustConfig(&cfg, s); err != nil {
+		return cfg, err
+	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, usageError{err}
 	}
 	return cfg, nil
+}
+
+// trustConfig maps the handshake and trust settings into cfg; a bad value
+// is a usage error naming the flag and the config key.
+func trustConfig(cfg *node.Config, s settings) error {
+	policy, err := handshake.ParsePolicy(s.Trust)
+	if err != nil {
+		return usagef("--trust (config key trust): %w", err)
+	}
+	role, err := handshake.ParseRole(s.Role)
+	if err != nil {
+		return usagef("--role (config key role): %w", err)
+	}
+	dup := node.DuplicatePolicy(s.DuplicatePolicy)
+	if dup != node.DuplicateReconnect && dup != node.DuplicateStrict {
+		return usagef("--duplicate-policy (config key duplicate_policy) %q: want reconnect or strict", s.DuplicatePolicy)
+	}
+	if s.HandshakeTimeout <= 0 {
+		return usagef("--handshake-timeout (config key handshake_timeout) %s: must be positive", time.Duration(s.HandshakeTimeout))
+	}
+	cfg.Trust, cfg.Role, cfg.DuplicatePolicy = policy, role, dup
+	cfg.Justification = s.Justification
+	cfg.Pnet = s.Pnet
+	cfg.HandshakeTimeout = time.Duration(s.HandshakeTimeout)
+	return nil
 }
 
 // networkFor derives the network from secret, else from the settings'

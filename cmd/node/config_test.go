@@ -4,9 +4,14 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"peernode/node"
+	"peernode/protocols/handshake"
 )
 
 func testEnv(vars map[string]string) (*cliEnv, *bytes.Buffer) {
@@ -120,4 +125,125 @@ func TestParseArgsIntersperses(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, common.json)
 	require.Equal(t, []string{"/ip4/1.2.3.4/tcp/1/p2p/x", "--not-a-flag"}, pos)
+}
+
+// daemonNodeConfig runs the daemon's flag and config merge and returns the
+// node configuration, without starting a node.
+func daemonNodeConfig(t *testing.T, dir string, args ...string) (node.Config, error) {
+	t.Helper()
+	env, _ := testEnv(nil)
+	fs, _ := newFlagSet(env, "daemon", "daemon")
+	var sf settingsFlags
+	sf.register(fs)
+	if _, err := parseArgs(fs, args); err != nil {
+		return node.Config{}, err
+	}
+	cfg, _, _, err := daemonConfig(env, fs, &sf, dir)
+	return cfg, err
+}
+
+func TestTrustSettingsDefaults(t *testing.T) {
+	cfg, err := daemonNodeConfig(t, filepath.Join(t.TempDir(), "data"))
+	require.NoError(t, err)
+	require.Equal(t, handshake.PolicyOpen, cfg.Trust)
+	require.Equal(t, handshake.RoleFull, cfg.Role)
+	require.Empty(t, cfg.Justification)
+	require.True(t, cfg.Pnet)
+	require.Equal(t, 10*time.Second, cfg.HandshakeTimeout)
+	require.Equal(t, node.DuplicateReconnect, cfg.DuplicatePolicy)
+}
+
+func TestTrustSettingsFromFlagsAndFile(t *testing.T) {
+	want := func(t *testing.T, cfg node.Config) {
+		t.Helper()
+		require.Equal(t, handshake.PolicyManual, cfg.Trust)
+		require.Equal(t, handshake.RoleClient, cfg.Role)
+		require.Equal(t, "lab box 7, ask Ana", cfg.Justification)
+		require.False(t, cfg.Pnet)
+		require.Equal(t, 3*time.Second, cfg.HandshakeTimeout)
+		require.Equal(t, node.DuplicateStrict, cfg.DuplicatePolicy)
+	}
+	flags := []string{"--trust", "manual", "--role", "client", "--justification", "lab box 7, ask Ana",
+		"--pnet=false", "--handshake-timeout", "3s", "--duplicate-policy", "strict"}
+
+	t.Run("flags", func(t *testing.T) {
+		cfg, err := daemonNodeConfig(t, filepath.Join(t.TempDir(), "data"), flags...)
+		require.NoError(t, err)
+		want(t, cfg)
+	})
+	t.Run("config file", func(t *testing.T) {
+		dir := t.TempDir()
+		require.NoError(t, os.WriteFile(filepath.Join(dir, configFileName), []byte(`{
+			"trust": "manual", "role": "client", "justification": "lab box 7, ask Ana",
+			"pnet": false, "handshake_timeout": "3s", "duplicate_policy": "strict"}`), 0o600))
+		cfg, err := daemonNodeConfig(t, dir)
+		require.NoError(t, err)
+		want(t, cfg)
+
+		// Flags override the file for one run.
+		cfg, err = daemonNodeConfig(t, dir, "--trust", "allowlist", "--pnet", "--handshake-timeout", "1m")
+		require.NoError(t, err)
+		require.Equal(t, handshake.PolicyAllowlist, cfg.Trust)
+		require.True(t, cfg.Pnet)
+		require.Equal(t, time.Minute, cfg.HandshakeTimeout)
+		require.Equal(t, handshake.RoleClient, cfg.Role, "from the file")
+	})
+	t.Run("saved on first start", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "data")
+		env, _ := testEnv(nil)
+		s, first, err := daemonSettings(t, env, dir, flags...)
+		require.NoError(t, err)
+		require.True(t, first)
+		require.NoError(t, saveSettings(dir, s))
+		b, err := os.ReadFile(filepath.Join(dir, configFileName))
+		require.NoError(t, err)
+		for _, kv := range []string{`"trust": "manual"`, `"role": "client"`, `"pnet": false`, `"handshake_timeout": "3s"`, `"duplicate_policy": "strict"`} {
+			require.Contains(t, string(b), kv)
+		}
+		cfg, err := daemonNodeConfig(t, dir)
+		require.NoError(t, err)
+		want(t, cfg)
+	})
+	t.Run("older file without the keys", func(t *testing.T) {
+		dir := t.TempDir()
+		require.NoError(t, os.WriteFile(filepath.Join(dir, configFileName), []byte(`{"name": "old"}`), 0o600))
+		cfg, err := daemonNodeConfig(t, dir)
+		require.NoError(t, err)
+		require.Equal(t, handshake.PolicyOpen, cfg.Trust)
+		require.True(t, cfg.Pnet, "pnet stays on unless the file says otherwise")
+		require.Equal(t, 10*time.Second, cfg.HandshakeTimeout)
+	})
+}
+
+func TestTrustSettingsRejectBadValues(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		args []string
+		file string
+		want string
+	}{
+		{name: "trust flag", args: []string{"--trust", "everyone"}, want: "--trust"},
+		{name: "role flag", args: []string{"--role", "server"}, want: "--role"},
+		{name: "duplicate policy flag", args: []string{"--duplicate-policy", "newest"}, want: "--duplicate-policy"},
+		{name: "handshake timeout not a duration", args: []string{"--handshake-timeout", "soon"}, want: "handshake-timeout"},
+		{name: "handshake timeout zero", args: []string{"--handshake-timeout", "0s"}, want: "must be positive"},
+		{name: "pnet not a bool", args: []string{"--pnet=maybe"}, want: "pnet"},
+		{name: "justification too long", args: []string{"--justification", strings.Repeat("j", handshake.MaxJustificationLen+1)}, want: "justification"},
+		{name: "trust key", file: `{"trust": "everyone"}`, want: "trust"},
+		{name: "role key", file: `{"role": ""}`, want: "role"},
+		{name: "handshake_timeout key", file: `{"handshake_timeout": "soon"}`, want: "handshake_timeout"},
+		{name: "handshake_timeout negative", file: `{"handshake_timeout": "-1s"}`, want: "must be positive"},
+		{name: "duplicate_policy key", file: `{"duplicate_policy": "newest"}`, want: "duplicate_policy"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "data")
+			if tt.file != "" {
+				require.NoError(t, os.MkdirAll(dir, 0o700))
+				require.NoError(t, os.WriteFile(filepath.Join(dir, configFileName), []byte(tt.file), 0o600))
+			}
+			_, err := daemonNodeConfig(t, dir, tt.args...)
+			require.ErrorAs(t, err, new(usageError))
+			require.Contains(t, err.Error(), tt.want)
+		})
+	}
 }

@@ -134,11 +134,16 @@ func printBanner(w io.Writer, n *node.Node, firstStart bool) {
 	fmt.Fprintf(w, "peernode %s daemon\n", node.Version)
 	fmt.Fprintf(w, "node ID:   %s\n", n.ID())
 	fmt.Fprintf(w, "name:      %s\n", cfg.Name)
-	if cfg.Network.Private {
+	switch {
+	case cfg.Network.Private && cfg.Pnet:
 		fmt.Fprintf(w, "network:   private %s (secret fingerprint %s)\n", cfg.Network.ID, cfg.Network.Fingerprint)
-	} else {
+	case cfg.Network.Private:
+		fmt.Fprintf(w, "network:   private %s (secret fingerprint %s; pnet off: TCP and QUIC, members proven by the handshake)\n",
+			cfg.Network.ID, cfg.Network.Fingerprint)
+	default:
 		fmt.Fprintf(w, "network:   public %s (no secret: anyone may join)\n", cfg.Network.ID)
 	}
+	fmt.Fprintf(w, "trust:     %s (role %s)\n", cfg.Trust, cfg.Role)
 	fmt.Fprintln(w, "addresses (give one to another node as --bootstrap):")
 	for _, a := range n.Addrs() {
 		fmt.Fprintf(w, "  %s\n", a)

@@ -127,11 +127,38 @@ type idJSON struct {
 
 // peerJSON is one entry of `peernode peers --json`.
 type peerJSON struct {
-	NodeID         string   `json:"node_id"`
-	Addrs          []string `json:"addrs"`
-	Direction      string   `json:"direction"`
-	ConnectedSince string   `json:"connected_since"`
+	NodeID         string       `json:"node_id"`
+	Addrs          []string     `json:"addrs"`
+	Direction      string       `json:"direction"`
+	ConnectedSince string       `json:"connected_since"`
+	Status         string       `json:"status"`
+	Name           string       `json:"name"`
+	Role           string       `json:"role"`
+	Version        string       `json:"version"`
+	HandshakeRTTMs float64      `json:"handshake_rtt_ms"`
+	LastFailure    *failureJSON `json:"last_failure"`
 }
+
+// failureJSON is a peer's last_failure.
+type failureJSON struct {
+	Reason  string `json:"reason"`
+	Message string `json:"message"`
+	At      string `json:"at"`
+}
+
+// connected reports whether the entry has a live connection.
+func (p peerJSON) connected() bool { return p.Direction != "" }
+
+func (p peerJSON) String() string {
+	s := fmt.Sprintf("%s(%s %s", p.Name, p.NodeID, p.Status)
+	if p.LastFailure != nil {
+		s += " last failure " + p.LastFailure.Reason + ": " + p.LastFailure.Message
+	}
+	return s + ")"
+}
+
+// peerStatuses are the values of a peer's status.
+var peerStatuses = []string{"new", "handshaking", "pending", "verified", "closing", "error", "disconnected"}
 
 // nodeID runs `peernode id --json` on dataDir and checks the fields every
 // answer has.
@@ -159,14 +186,133 @@ func peers(t *testing.T, dataDir string) []peerJSON {
 	var ps []peerJSON
 	decodeJSON(t, r, &ps)
 	for i, p := range ps {
-		requireKeys(t, objs[i], "node_id", "addrs", "direction", "connected_since")
+		requireKeys(t, objs[i], "node_id", "addrs", "status", "name", "role", "version", "handshake_rtt_ms")
 		require.NotEmpty(t, p.NodeID, "%s", r)
-		require.NotEmpty(t, p.Addrs, "%s", r)
-		require.Contains(t, []string{"inbound", "outbound"}, p.Direction, "%s", r)
-		_, err := time.Parse(time.RFC3339, p.ConnectedSince)
-		require.NoError(t, err, "connected_since of %s: %s", p.NodeID, r)
+		require.NotNil(t, p.Addrs, "addrs must be a list, even empty: %s", r)
+		require.Contains(t, peerStatuses, p.Status, "%s", r)
+		if p.Status == "verified" || p.Status == "pending" {
+			require.True(t, p.connected(), "a %s peer has a live connection: %s", p.Status, r)
+		}
+		if p.connected() {
+			requireKeys(t, objs[i], "direction", "connected_since")
+			require.NotEmpty(t, p.Addrs, "%s", r)
+			require.Contains(t, []string{"inbound", "outbound"}, p.Direction, "%s", r)
+			_, err := time.Parse(time.RFC3339, p.ConnectedSince)
+			require.NoError(t, err, "connected_since of %s: %s", p.NodeID, r)
+		} else {
+			require.NotContains(t, objs[i], "connected_since", "no live connection: %s", r)
+		}
+		if p.LastFailure != nil {
+			require.NotEmpty(t, p.LastFailure.Reason, "%s", r)
+			_, err := time.Parse(time.RFC3339, p.LastFailure.At)
+			require.NoError(t, err, "last_failure.at of %s: %s", p.NodeID, r)
+		}
 	}
 	return ps
+}
+
+// trustRecordJSON is one record of `peernode trust list --json`, and the
+// answer of a trust action with --json.
+type trustRecordJSON struct {
+	NodeID    string `json:"node_id"`
+	PublicKey string `json:"public_key"`
+	Name      string `json:"name"`
+	Decision  string `json:"decision"`
+	Reason    string `json:"reason"`
+	Created   string `json:"created"`
+	Expires   string `json:"expires"`
+}
+
+// trustListJSON is `peernode trust list --json`.
+type trustListJSON struct {
+	Policy  string            `json:"policy"`
+	Records []trustRecordJSON `json:"records"`
+}
+
+func (l trustListJSON) record(id string) (trustRecordJSON, bool) {
+	i := slices.IndexFunc(l.Records, func(r trustRecordJSON) bool { return r.NodeID == id })
+	if i < 0 {
+		return trustRecordJSON{}, false
+	}
+	return l.Records[i], true
+}
+
+// pendingJSON is one entry of `peernode trust pending --json`.
+type pendingJSON struct {
+	NodeID        string   `json:"node_id"`
+	Name          string   `json:"name"`
+	Role          string   `json:"role"`
+	Version       string   `json:"version"`
+	Addrs         []string `json:"addrs"`
+	Justification string   `json:"justification"`
+	Since         string   `json:"since"`
+	Expires       string   `json:"expires"`
+}
+
+// trustListOf runs `peernode trust list --json` on dataDir and checks its
+// shape.
+func trustListOf(t *testing.T, dataDir string) trustListJSON {
+	t.Helper()
+	r := peernode(t, "trust", "list", "--json", "--data-dir", dataDir)
+	var obj struct {
+		Policy  string           `json:"policy"`
+		Records []map[string]any `json:"records"`
+	}
+	decodeJSON(t, r, &obj)
+	require.Contains(t, []string{"open", "allowlist", "manual"}, obj.Policy, "%s", r)
+	require.NotNil(t, obj.Records, "records must be a list, even empty: %s", r)
+	for _, rec := range obj.Records {
+		requireKeys(t, rec, "node_id", "public_key", "name", "decision", "reason", "created")
+	}
+	var l trustListJSON
+	decodeJSON(t, r, &l)
+	for _, rec := range l.Records {
+		require.Contains(t, []string{"allow", "deny"}, rec.Decision, "%s", r)
+	}
+	return l
+}
+
+// pendingOf runs `peernode trust pending --json` on dataDir and checks
+// every entry.
+func pendingOf(t *testing.T, dataDir string) []pendingJSON {
+	t.Helper()
+	r := peernode(t, "trust", "pending", "--json", "--data-dir", dataDir)
+	var objs []map[string]any
+	decodeJSON(t, r, &objs)
+	require.NotNil(t, objs, "pending must be a list, even empty: %s", r)
+	for _, o := range objs {
+		requireKeys(t, o, "node_id", "name", "role", "version", "addrs", "justification", "since", "expires")
+	}
+	var ps []pendingJSON
+	decodeJSON(t, r, &ps)
+	return ps
+}
+
+func findPending(ps []pendingJSON, id string) (pendingJSON, bool) {
+	i := slices.IndexFunc(ps, func(p pendingJSON) bool { return p.NodeID == id })
+	if i < 0 {
+		return pendingJSON{}, false
+	}
+	return ps[i], true
+}
+
+// waitPeer waits until dataDir's daemon lists id and cond holds for its
+// entry, and returns the entry.
+func waitPeer(t *testing.T, dataDir, id string, what string, cond func(p peerJSON) bool) peerJSON {
+	t.Helper()
+	var got peerJSON
+	waitUntil(t, waitTimeout, func() (bool, string) {
+		ps := peers(t, dataDir)
+		p, ok := findPeer(ps, id)
+		got = p
+		return ok && cond(p), fmt.Sprintf("peers of %s: want %s %s; have %v", dataDir, id, what, ps)
+	})
+	return got
+}
+
+// isStatus is a waitPeer condition.
+func isStatus(status string) func(peerJSON) bool {
+	return func(p peerJSON) bool { return p.Status == status }
 }
 
 func findPeer(ps []peerJSON, id string) (peerJSON, bool) {

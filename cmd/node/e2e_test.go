@@ -177,6 +177,10 @@ func TestDaemonRejectsBadInput(t *testing.T) {
 		{"secret file is a directory", []string{"--secret-file", notFile}, []string{"secret file", notFile, "not a regular file"}},
 		{"short secret", []string{"--secret", "too-short"}, []string{"secret", "too short"}},
 		{"secret file and secret", []string{"--secret-file", secretFile, "--secret", "e2e-valid-secret-5d2c8b1e"}, []string{"--secret-file", "--secret", "not both"}},
+		{"unknown trust policy", []string{"--trust", "everyone"}, []string{"--trust", "everyone", "open, allowlist or manual"}},
+		{"unknown role", []string{"--role", "server"}, []string{"--role", "full or client"}},
+		{"zero handshake timeout", []string{"--handshake-timeout", "0s"}, []string{"--handshake-timeout", "positive"}},
+		{"unknown duplicate policy", []string{"--duplicate-policy", "newest"}, []string{"--duplicate-policy", "reconnect or strict"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -35,8 +35,9 @@ type command struct {
 var commands = []command{
 	{"daemon", "run a node in the foreground", runDaemon},
 	{"id", "show this node's identity (works without a running daemon)", runID},
-	{"peers", "list the peers the daemon is connected to", runPeers},
+	{"peers", "list the peers the daemon is connected to, with their status", runPeers},
 	{"connect", "connect the daemon to a peer: peernode connect MULTIADDR", runConnect},
+	{"trust", "list, approve, reject, revoke, allow or deny nodes: peernode trust --help", runTrust},
 	{"version", "show the software version", runVersion},
 }
 

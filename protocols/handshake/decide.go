@@ -194,12 +194,12 @@ func CheckHello(l Local, h *pb.Hello) (Identity, *RejectError) {
 	if rej != nil {
 		return Identity{}, rej
 	}
-	skew := l.Now.Sub(time.UnixMilli(h.GetTimestampMs()))
-	if skew < 0 {
-		skew = -skew
-	}
-	if skew > l.MaxClockSkew {
-		return Identity{}, reject(ReasonClockSkew, "clocks differ by %s, more than %s: check NTP on both machines", skew.Round(time.Second), l.MaxClockSkew)
+	// Compare instants, not a difference: a difference of far-apart times
+	// overflows time.Duration.
+	ts := time.UnixMilli(h.GetTimestampMs())
+	if ts.Before(l.Now.Add(-l.MaxClockSkew)) || ts.After(l.Now.Add(l.MaxClockSkew)) {
+		return Identity{}, reject(ReasonClockSkew, "peer's clock reads %s, ours %s: more than %s apart; check NTP on both machines",
+			ts.UTC().Format(time.RFC3339), l.Now.UTC().Format(time.RFC3339), l.MaxClockSkew)
 	}
 	return id, nil
 }
@@ -253,11 +253,21 @@ func validText(s string, max int) bool {
 	return len(s) <= max && utf8.ValidString(s)
 }
 
+// clip shortens s to at most n bytes, marking the cut with "..." and
+// never splitting a UTF-8 sequence.
 func clip(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "..."
+	const mark = "..."
+	if len(s) <= n {
+		return s
 	}
-	return s
+	if n < len(mark) {
+		return mark[:n]
+	}
+	cut := n - len(mark)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + mark
 }
 
 // side marks whose proof a signature is, so the initiator's proof cannot be
@@ -352,7 +362,15 @@ func ParsePolicy(s string) (Policy, error) {
 }
 
 func (p Policy) String() string {
-	return [...]string{"open", "allowlist", "manual"}[p]
+	switch p {
+	case PolicyOpen:
+		return "open"
+	case PolicyAllowlist:
+		return "allowlist"
+	case PolicyManual:
+		return "manual"
+	}
+	return fmt.Sprintf("policy_%d", int(p))
 }
 
 // Decision is an operator's recorded decision about a node.
@@ -380,7 +398,9 @@ func Decide(p Policy, d Decision, pendingFull bool) (Outcome, *RejectError) {
 		return Rejected, reject(ReasonNotAllowed, "this node is not on the allowlist")
 	}
 	if pendingFull {
-		return Rejected, reject(ReasonPendingFull, "too many nodes await approval")
+		rej := reject(ReasonPendingFull, "too many nodes await approval")
+		rej.RetryAfter = time.Minute
+		return Rejected, rej
 	}
 	return Pending, nil
 }

@@ -34,6 +34,9 @@ type Registry interface {
 	Begin(c network.Conn, initiator bool) error
 	// Admit vets a peer that proved itself: bans, duplicate processes.
 	Admit(c network.Conn, id Identity) *RejectError
+	// Rejecting is told of each rejection we are about to send on c, and
+	// may ban the peer and set the rejection's RetryAfter to match.
+	Rejecting(c network.Conn, rej *RejectError)
 	// Done reports how a session begun with Begin ended; it is called
 	// exactly once per successful Begin.
 	Done(c network.Conn, r Report)
@@ -237,16 +240,17 @@ func (ss *session) sendHello() error {
 		return err
 	}
 	ss.ourHello = b
-	return writeFrame(ss.str, helloFrame(h))
+	frame, err := encodeHelloFrame(b)
+	if err != nil {
+		return err
+	}
+	_, err = ss.str.Write(frame)
+	return err
 }
 
 // checkPeerHello validates the peer's hello, answering a rejection.
 func (ss *session) checkPeerHello(h *pb.Hello) error {
-	b, err := proto.Marshal(h)
-	if err != nil {
-		return err
-	}
-	ss.peerHello = b
+	ss.peerHello = ss.fr.hello
 	c := ss.s.cfg
 	id, rej := CheckHello(Local{NetworkID: c.NetworkID, Now: c.Now(), MaxClockSkew: c.MaxClockSkew}, h)
 	if rej != nil {
@@ -320,6 +324,7 @@ func (ss *session) sendReject(rej *RejectError) {
 	if rej == nil || rej.Remote {
 		return
 	}
+	ss.s.reg.Rejecting(ss.conn, rej)
 	if err := ss.sendResult(Rejected, rej); err != nil {
 		log.Debugw("handshake: could not send the rejection", "peer", ss.conn.RemotePeer(), "err", err)
 	}
@@ -373,10 +378,14 @@ func (ss *session) runInitiator() error {
 	remote, rrej := resultOutcome(f.GetResult())
 	local, rej := ss.decide()
 	ss.report.Local, ss.report.Remote = local, remote
-	if err := ss.sendResult(local, rej); err != nil {
+	if rej != nil {
+		ss.sendReject(rej)
+		return rej
+	}
+	if err := ss.sendResult(local, nil); err != nil {
 		return err
 	}
-	return firstReject(rej, rrej)
+	return firstReject(rrej)
 }
 
 func (ss *session) runResponder(first *pb.Frame) error {

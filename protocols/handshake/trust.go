@@ -109,32 +109,50 @@ func OpenTrust(dataDir string, policy Policy, o TrustOptions) (t *Trust, warning
 	if err != nil {
 		return nil, nil, fmt.Errorf("read trust store: %w", err)
 	}
-	var f trustFile
+	var f struct {
+		Version int               `json:"version"`
+		Records []json.RawMessage `json:"records"`
+	}
 	if err := json.Unmarshal(b, &f); err != nil || f.Version != 1 {
 		if err == nil {
 			err = fmt.Errorf("unknown version %d", f.Version)
 		}
-		aside := fmt.Sprintf("%s.corrupt-%s", t.path, o.Now().UTC().Format("20060102T150405Z"))
+		aside := asidePath(t.path, o.Now())
 		if rerr := os.Rename(t.path, aside); rerr != nil {
 			return nil, nil, fmt.Errorf("trust store %s is corrupt (%v) and cannot be moved aside: %w", t.path, err, rerr)
 		}
 		return t, fmt.Errorf("trust store %s was corrupt (%v): kept aside as %s; starting with no trust decisions", t.path, err, aside), nil
 	}
-	for _, r := range f.Records {
-		if r.NodeID.Validate() == nil && (r.Decision == DecisionAllow || r.Decision == DecisionDeny) {
-			t.records[r.NodeID] = r
+	// One bad record must not cost the others (a deny list lost is a
+	// revoked node let back in): skip it, and say so.
+	skipped := 0
+	for _, raw := range f.Records {
+		var r TrustRecord
+		if json.Unmarshal(raw, &r) != nil || r.NodeID.Validate() != nil || (r.Decision != DecisionAllow && r.Decision != DecisionDeny) {
+			skipped++
+			continue
 		}
+		t.records[r.NodeID] = r
+	}
+	if skipped > 0 {
+		aside := asidePath(t.path, o.Now())
+		if err := atomicfile.Write(aside, b, 0o600); err != nil {
+			return nil, nil, fmt.Errorf("trust store %s has %d unreadable record(s) and cannot be copied aside: %w", t.path, skipped, err)
+		}
+		return t, fmt.Errorf("trust store %s: ignored %d unreadable record(s); the file as it was is kept as %s", t.path, skipped, aside), nil
 	}
 	return t, nil, nil
+}
+
+func asidePath(path string, now time.Time) string {
+	return fmt.Sprintf("%s.corrupt-%s", path, now.UTC().Format("20060102T150405Z"))
 }
 
 // Policy returns the trust policy.
 func (t *Trust) Policy() Policy { return t.policy }
 
 // decision returns the current decision for p, ignoring expired ones.
-func (t *Trust) decision(p peer.ID) Decision {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+func (t *Trust) decisionLocked(p peer.ID) Decision {
 	r, ok := t.records[p]
 	if !ok || (!r.Expires.IsZero() && t.now().After(r.Expires)) {
 		return DecisionNone
@@ -145,9 +163,9 @@ func (t *Trust) decision(p peer.ID) Decision {
 // Evaluate applies the policy to a peer that proved itself; a peer left
 // pending joins the queue.
 func (t *Trust) Evaluate(p peer.ID, pub crypto.PubKey, id Identity) (Outcome, *RejectError) {
-	d := t.decision(p)
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	d := t.decisionLocked(p)
 	t.expirePendingLocked()
 	_, already := t.pending[p]
 	out, rej := Decide(t.policy, d, !already && len(t.pending) >= t.maxPending)

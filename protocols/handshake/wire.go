@@ -7,6 +7,8 @@ import (
 	"io"
 
 	"github.com/libp2p/go-msgio"
+	"github.com/multiformats/go-varint"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"peernode/protocols/handshake/pb"
@@ -30,7 +32,13 @@ var (
 
 // frameReader reads length-prefixed frames without reading past the
 // current one.
-type frameReader struct{ r msgio.ReadCloser }
+type frameReader struct {
+	r msgio.ReadCloser
+	// hello holds the hello of the last frame read, as its sender encoded
+	// it: the transcript binds those bytes, not a re-encoding, which
+	// another implementation might order differently.
+	hello []byte
+}
 
 func newFrameReader(r io.Reader) *frameReader {
 	return &frameReader{r: msgio.NewVarintReaderSize(r, MaxFrameSize)}
@@ -40,13 +48,62 @@ func newFrameReader(r io.Reader) *frameReader {
 func (fr *frameReader) next() (*pb.Frame, error) {
 	b, err := fr.r.ReadMsg()
 	if err != nil {
-		if errors.Is(err, msgio.ErrMsgTooLarge) {
+		switch {
+		case errors.Is(err, msgio.ErrMsgTooLarge):
 			return nil, fmt.Errorf("%w: more than %d bytes", ErrFrameTooLarge, MaxFrameSize)
+		case errors.Is(err, varint.ErrNotMinimal), errors.Is(err, varint.ErrOverflow):
+			return nil, fmt.Errorf("%w: bad length prefix: %w", ErrMalformed, err)
 		}
 		return nil, err
 	}
 	defer fr.r.ReleaseMsg(b)
-	return DecodeFrame(b)
+	f, err := DecodeFrame(b)
+	fr.hello = nil
+	if err == nil && f.GetHello() != nil {
+		fr.hello = rawField(b, helloField)
+	}
+	return f, err
+}
+
+// helloField is Frame.hello's field number.
+const helloField = 1
+
+// rawField returns a copy of the last occurrence of length-delimited field
+// num in a valid protobuf message (the one a decoder keeps).
+func rawField(msg []byte, num protowire.Number) []byte {
+	var out []byte
+	for len(msg) > 0 {
+		n, typ, k := protowire.ConsumeTag(msg)
+		if k < 0 {
+			return out
+		}
+		msg = msg[k:]
+		if typ == protowire.BytesType && n == num {
+			v, k := protowire.ConsumeBytes(msg)
+			if k < 0 {
+				return out
+			}
+			out = append([]byte(nil), v...)
+			msg = msg[k:]
+			continue
+		}
+		k = protowire.ConsumeFieldValue(n, typ, msg)
+		if k < 0 {
+			return out
+		}
+		msg = msg[k:]
+	}
+	return out
+}
+
+// encodeHelloFrame frames an encoded hello so that the bytes on the wire
+// are exactly hello, the bytes our transcript binds.
+func encodeHelloFrame(hello []byte) ([]byte, error) {
+	body := protowire.AppendBytes(protowire.AppendTag(nil, helloField, protowire.BytesType), hello)
+	if len(body) > MaxFrameSize {
+		return nil, fmt.Errorf("%w: ours is %d bytes", ErrFrameTooLarge, len(body))
+	}
+	return append(binary.AppendUvarint(nil, uint64(len(body))), body...), nil
 }
 
 // DecodeFrame decodes one frame's bytes (without the length prefix). It

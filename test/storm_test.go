@@ -1,0 +1,288 @@
+package test
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	coreconnmgr "github.com/libp2p/go-libp2p/core/connmgr"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	ma "github.com/multiformats/go-multiaddr"
+	"github.com/stretchr/testify/require"
+
+	"peernode/node"
+	"peernode/protocols/handshake"
+)
+
+var stormN = flag.Int("storm.n", 1000, "dialers in BenchmarkHandshakeStorm (try 5000)")
+
+// Environment of the dialer child process.
+const (
+	envStormTarget = "PEERNODE_STORM_TARGET" // server multiaddr with /p2p
+	envStormN      = "PEERNODE_STORM_N"
+	envStormMode   = "PEERNODE_STORM_MODE" // "bare" or "handshake"
+)
+
+// BenchmarkHandshakeStorm: N dialers connect at once to one node. It runs
+// twice in one benchmark: N bare dialers to a baseline host (connections
+// per second, the baseline), then N handshaking dialers to a node
+// (verified peers per second). The dialers live in a child process (this
+// test binary again), so the server's heap is measured alone.
+//
+// Metrics: bare-conns/s, verified/s, verified/bare-rate (target >= 0.8),
+// heap-KiB/verified-peer (target <= 64), failures (target 0).
+// Run with -benchtime 1x; -args -storm.n=5000 for the large storm.
+func BenchmarkHandshakeStorm(b *testing.B) {
+	n := *stormN
+	for b.Loop() {
+		bare := stormBare(b, n)
+		rate, heapPerPeer, failures := stormHandshake(b, n)
+		b.ReportMetric(bare, "bare-conns/s")
+		b.ReportMetric(rate, "verified/s")
+		b.ReportMetric(rate/bare, "verified/bare-rate")
+		b.ReportMetric(heapPerPeer/1024, "heap-KiB/verified-peer")
+		b.ReportMetric(float64(failures), "failures")
+	}
+}
+
+func stormServerLimits(cfg *node.Config, n int) {
+	cfg.Limits.Conns = n + 256
+	cfg.Limits.Streams = 8 * (n + 256)
+	cfg.Limits.FD = n + 512
+	cfg.ConnMgrHigh = n + 200
+	cfg.ConnMgrLow = n + 100
+}
+
+// stormBare measures N bare connections per second into a baseline host.
+func stormBare(b *testing.B, n int) float64 {
+	limits := node.Limits{Conns: n + 256, Streams: 8 * (n + 256), FD: n + 512}
+	rm, err := node.NewResourceManager(limits)
+	require.NoError(b, err)
+	cm, err := connmgr.NewConnManager(n+100, n+200)
+	require.NoError(b, err)
+	server := NewBaselineHost(b, libp2p.ResourceManager(rm), libp2p.ConnectionManager(cm))
+	var conns atomic.Int64
+	done := make(chan struct{})
+	server.Network().Notify(&network.NotifyBundle{ConnectedF: func(network.Network, network.Conn) {
+		if conns.Add(1) == int64(n) {
+			close(done)
+		}
+	}})
+	target := fmt.Sprintf("%s/p2p/%s", server.Addrs()[0], server.ID())
+	elapsed, failures := runStorm(b, target, n, "bare", done)
+	require.Zero(b, failures, "bare dialers failed")
+	return float64(n) / elapsed.Seconds()
+}
+
+// stormHandshake measures N verified peers per second into a node, and the
+// node's heap per verified peer.
+func stormHandshake(b *testing.B, n int) (rate, heapPerPeer float64, failures int) {
+	cfg := Config(b, "storm")
+	cfg.APIAddr = ""
+	stormServerLimits(&cfg, n)
+	server := StartNode(b, cfg)
+	sub := subscribe(b, server.Host(), new(node.EvtPeer))
+	done := make(chan struct{})
+	go func() {
+		verified := 0
+		for e := range sub.Out() {
+			if e.(node.EvtPeer).Kind == node.EventVerified {
+				if verified++; verified == n {
+					close(done)
+					return
+				}
+			}
+		}
+	}()
+	before := heapInUse()
+	target := server.Addrs()[0].String()
+	elapsed, failures := runStorm(b, target, n, "handshake", done)
+	after := heapInUse()
+	return float64(n) / elapsed.Seconds(), float64(after-before) / float64(n), failures
+}
+
+func heapInUse() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapInuse
+}
+
+// runStorm starts the dialer child, waits until its hosts exist, tells it
+// to dial, and times until done closes. It returns the elapsed time and
+// the dialers' failures.
+func runStorm(b *testing.B, target string, n int, mode string, done <-chan struct{}) (time.Duration, int) {
+	cmd := exec.Command(os.Args[0], "-test.run=^TestStormDialers$", "-test.count=1")
+	cmd.Env = append(os.Environ(), envStormTarget+"="+target, envStormN+"="+strconv.Itoa(n), envStormMode+"="+mode)
+	stdin, err := cmd.StdinPipe()
+	require.NoError(b, err)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(b, err)
+	cmd.Stderr = os.Stderr
+	require.NoError(b, cmd.Start())
+	defer func() { _ = cmd.Wait() }()
+	defer stdin.Close()
+
+	lines := bufio.NewScanner(stdout)
+	require.True(b, waitLine(lines, "READY"), "dialer child never got ready")
+	start := time.Now()
+	_, err = fmt.Fprintln(stdin, "GO")
+	require.NoError(b, err)
+	result := make(chan int, 1)
+	go func() {
+		for lines.Scan() {
+			if f, ok := strings.CutPrefix(lines.Text(), "FAILURES "); ok {
+				v, _ := strconv.Atoi(f)
+				result <- v
+				return
+			}
+		}
+		result <- n
+	}()
+	failures := -1 // not reported yet
+	select {
+	case <-done:
+	case failures = <-result:
+		if failures > 0 {
+			b.Logf("%s storm: %d of %d dialers failed", mode, failures, n)
+			return time.Since(start), failures
+		}
+		select {
+		case <-done:
+		case <-time.After(2 * time.Minute):
+			b.Fatalf("%s storm: the server never saw all %d peers", mode, n)
+		}
+	case <-time.After(5 * time.Minute):
+		b.Fatalf("%s storm: timed out", mode)
+	}
+	elapsed := time.Since(start)
+	if failures < 0 {
+		failures = <-result
+	}
+	return elapsed, failures
+}
+
+func waitLine(s *bufio.Scanner, want string) bool {
+	for s.Scan() {
+		if s.Text() == want {
+			return true
+		}
+	}
+	return false
+}
+
+// TestStormDialers is the dialer child of BenchmarkHandshakeStorm; it does
+// nothing in a normal test run.
+func TestStormDialers(t *testing.T) {
+	target := os.Getenv(envStormTarget)
+	if target == "" {
+		t.Skip("only runs as BenchmarkHandshakeStorm's dialer process")
+	}
+	n, err := strconv.Atoi(os.Getenv(envStormN))
+	require.NoError(t, err)
+	mode := os.Getenv(envStormMode)
+	addr, err := ma.NewMultiaddr(target)
+	require.NoError(t, err)
+	ai, err := peer.AddrInfoFromP2pAddr(addr)
+	require.NoError(t, err)
+
+	dialers := make([]*stormDialer, n)
+	for i := range dialers {
+		dialers[i] = newStormDialer(t, mode)
+	}
+	fmt.Println("READY")
+	in := bufio.NewScanner(os.Stdin)
+	require.True(t, waitLine(in, "GO"))
+
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for _, d := range dialers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := d.dial(*ai); err != nil {
+				failed.Add(1)
+				fmt.Fprintln(os.Stderr, "dialer:", err)
+			}
+		}()
+	}
+	wg.Wait()
+	fmt.Printf("FAILURES %d\n", failed.Load())
+	// Hold the connections until the benchmark is done with them.
+	for in.Scan() {
+	}
+	for _, d := range dialers {
+		_ = d.h.Close()
+	}
+}
+
+type stormDialer struct {
+	h  host.Host
+	hs *handshake.Service
+}
+
+func newStormDialer(t *testing.T, mode string) *stormDialer {
+	key, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	require.NoError(t, err)
+	h, err := libp2p.New(libp2p.Identity(key), libp2p.NoListenAddrs, libp2p.DisableRelay(), libp2p.DisableMetrics(),
+		libp2p.ResourceManager(&network.NullResourceManager{}), libp2p.ConnectionManager(&coreconnmgr.NullConnMgr{}),
+		nodeTransports())
+	require.NoError(t, err)
+	d := &stormDialer{h: h}
+	if mode == "handshake" {
+		inst := make([]byte, handshake.InstanceSize)
+		_, _ = rand.Read(inst)
+		nw := node.PublicNetwork()
+		d.hs, err = handshake.New(h, handshake.Config{Key: key, NetworkID: nw.ID, HandshakeKey: nw.HandshakeKey,
+			Name: "dialer", Version: node.Version, Instance: inst}, acceptAll{}, nil)
+		require.NoError(t, err)
+	}
+	return d
+}
+
+func (d *stormDialer) dial(ai peer.AddrInfo) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := d.h.Connect(ctx, ai); err != nil {
+		return err
+	}
+	if d.hs == nil {
+		return nil
+	}
+	conns := d.h.Network().ConnsToPeer(ai.ID)
+	if len(conns) == 0 {
+		return fmt.Errorf("connection lost")
+	}
+	r := d.hs.Initiate(ctx, conns[0])
+	if r.Outcome != handshake.Verified {
+		return fmt.Errorf("handshake: %s: %v", r.Outcome, r.Err)
+	}
+	return nil
+}
+
+// acceptAll is the dialers' registry: they trust the server and keep no
+// records.
+type acceptAll struct{}
+
+func (acceptAll) Begin(network.Conn, bool) error                                { return nil }
+func (acceptAll) Admit(network.Conn, handshake.Identity) *handshake.RejectError { return nil }
+func (acceptAll) Done(network.Conn, handshake.Report)                           {}
+func (acceptAll) Notice(network.Conn, *handshake.RejectError)                   {}
+
+func (acceptAll) Rejecting(network.Conn, *handshake.RejectError) {}
