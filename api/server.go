@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	logging "github.com/ipfs/go-log/v2"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
@@ -78,6 +79,7 @@ type Server struct {
 func NewServer(backend Backend, token string) *Server {
 	s := &Server{backend: backend, token: []byte(token)}
 	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.Handler())
 	mux.HandleFunc("GET /v1/id", s.handleID)
 	mux.HandleFunc("GET /v1/peers", s.handlePeers)
 	mux.HandleFunc("POST /v1/connect", s.handleConnect)

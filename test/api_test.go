@@ -2,6 +2,7 @@ package test
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -78,4 +79,39 @@ func dirState(t *testing.T, dir string) map[string]string {
 		out[e.Name()] = string(b)
 	}
 	return out
+}
+
+// /metrics serves the handshake counters, behind the API token like every
+// other route.
+func TestMetricsEndpoint(t *testing.T) {
+	t.Parallel()
+	nodes := StartNodes(t, 2, func(i int, cfg *node.Config, started []*node.Node) {
+		if i == 1 {
+			cfg.Bootstrap = append(cfg.Bootstrap, AddrInfo(started[0]))
+		}
+	})
+	WaitVerified(t, nodes[1], nodes[0].ID())
+	WaitVerified(t, nodes[0], nodes[1].ID())
+	dir := nodes[0].Config().DataDir
+	tok, err := api.ReadToken(dir)
+	require.NoError(t, err)
+	get := func(auth string) (int, string) {
+		req, err := http.NewRequest(http.MethodGet, "http://"+nodes[0].APIAddr()+"/metrics", nil)
+		require.NoError(t, err)
+		if auth != "" {
+			req.Header.Set("Authorization", "Bearer "+auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return resp.StatusCode, string(b)
+	}
+	code, _ := get("")
+	require.Equal(t, http.StatusUnauthorized, code)
+	code, body := get(tok)
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, body, `peernode_handshake_results_total{direction="inbound",reason="none",result="verified"}`)
+	require.Contains(t, body, `peernode_handshake_duration_seconds_bucket`)
 }

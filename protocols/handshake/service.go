@@ -93,6 +93,7 @@ type session struct {
 	str       io.ReadWriter
 	fr        *frameReader
 	initiator bool
+	started   time.Time
 	report    Report
 	ourHello  []byte
 	peerHello []byte
@@ -108,7 +109,7 @@ func (s *Service) Initiate(ctx context.Context, conn network.Conn) Report {
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
-	ss := &session{s: s, conn: conn, initiator: true}
+	ss := &session{s: s, conn: conn, initiator: true, started: time.Now()}
 	ss.report.Initiator = true
 	str, err := s.openStream(ctx, conn)
 	if err == nil {
@@ -163,7 +164,7 @@ func (s *Service) handle(str network.Stream) {
 		str.Reset()
 		return
 	}
-	ss := &session{s: s, conn: str.Conn(), str: str, fr: newFrameReader(str)}
+	ss := &session{s: s, conn: str.Conn(), str: str, fr: newFrameReader(str), started: time.Now()}
 	f, err := ss.fr.next()
 	if r := f.GetResult(); err == nil && r != nil {
 		// Not a handshake: the peer tells us it revoked or rejected us.
@@ -444,6 +445,7 @@ func (ss *session) finish(err error) Report {
 		r.Outcome = Combine(r.Local, r.Remote)
 	}
 	ss.s.reg.Done(ss.conn, *r)
+	observe(*r, ss.started)
 	return *r
 }
 
