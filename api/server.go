@@ -14,8 +14,8 @@ import (
 	"unicode/utf8"
 
 	logging "github.com/ipfs/go-log/v2"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 var log = logging.Logger("peernode/api")
