@@ -23,6 +23,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/stretchr/testify/require"
 
@@ -242,7 +243,11 @@ func newStormDialer(t *testing.T, mode string) *stormDialer {
 	require.NoError(t, err)
 	h, err := libp2p.New(libp2p.Identity(key), libp2p.NoListenAddrs, libp2p.DisableRelay(), libp2p.DisableMetrics(),
 		libp2p.ResourceManager(&network.NullResourceManager{}), libp2p.ConnectionManager(&coreconnmgr.NullConnMgr{}),
-		nodeTransports())
+		nodeTransports(),
+		// The swarm gives a loopback dial 5 s: a storm of thousands on 2
+		// shared cores needs longer, and these dialers are the test's
+		// load, not the node under test.
+		libp2p.WithDialTimeout(stormDialTimeout), libp2p.SwarmOpts(swarm.WithDialTimeoutLocal(stormDialTimeout)))
 	require.NoError(t, err)
 	d := &stormDialer{h: h}
 	if mode == "handshake" {
@@ -256,8 +261,11 @@ func newStormDialer(t *testing.T, mode string) *stormDialer {
 	return d
 }
 
+// stormDialTimeout bounds one dialer's connect and handshake.
+const stormDialTimeout = 2 * time.Minute
+
 func (d *stormDialer) dial(ai peer.AddrInfo) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), stormDialTimeout)
 	defer cancel()
 	if err := d.h.Connect(ctx, ai); err != nil {
 		return err
