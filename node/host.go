@@ -10,6 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/protocol"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
@@ -84,10 +85,14 @@ func NewResourceManager(l Limits) (network.ResourceManager, error) {
 		// before they belong to a peer: a node asked to hold Conns
 		// connections must be able to accept that many at once.
 		partial.Transient = systemLimits(l)
-		partial.Service = map[string]rcmgr.ResourceLimits{handshake.ServiceName: {
+		// Every connection runs a handshake at once: its service and its
+		// protocol scope must admit one stream per connection.
+		hs := rcmgr.ResourceLimits{
 			StreamsInbound: rcmgr.LimitVal(l.Conns), StreamsOutbound: rcmgr.LimitVal(l.Conns), Streams: rcmgr.LimitVal(2 * l.Conns),
 			Memory: rcmgr.LimitVal64(int64(2*l.Conns) * handshake.StreamMemory),
-		}}
+		}
+		partial.Service = map[string]rcmgr.ResourceLimits{handshake.ServiceName: hs}
+		partial.Protocol = map[protocol.ID]rcmgr.ResourceLimits{handshake.ID: hs}
 	}
 	limiter := rcmgr.NewFixedLimiter(partial.Build(scaling.AutoScale()))
 	rm, err := rcmgr.NewResourceManager(limiter)

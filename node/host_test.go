@@ -6,6 +6,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/stretchr/testify/require"
+
+	"peernode/protocols/handshake"
 )
 
 func systemLimit(t *testing.T, rm network.ResourceManager) rcmgr.Limit {
@@ -31,6 +33,22 @@ func TestResourceLimitsApplied(t *testing.T) {
 	require.Equal(t, 40000, lim.GetStreamTotalLimit())
 	require.Equal(t, int64(2<<30), lim.GetMemoryLimit())
 	require.Equal(t, 6000, lim.GetFDLimit())
+
+	// The handshake's service and protocol scopes admit a handshake on
+	// every connection at once.
+	for _, view := range []func(func(network.ResourceScope) error) error{
+		func(f func(network.ResourceScope) error) error {
+			return rm.ViewService(handshake.ServiceName, func(s network.ServiceScope) error { return f(s) })
+		},
+		func(f func(network.ResourceScope) error) error {
+			return rm.ViewProtocol(handshake.ID, func(s network.ProtocolScope) error { return f(s) })
+		},
+	} {
+		require.NoError(t, view(func(s network.ResourceScope) error {
+			require.Equal(t, 5000, s.(rcmgr.ResourceScopeLimiter).Limit().GetStreamLimit(network.DirInbound))
+			return nil
+		}))
+	}
 
 	// Zero keeps libp2p's autoscaled default.
 	def, err := NewResourceManager(Limits{})

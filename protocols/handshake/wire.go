@@ -27,7 +27,6 @@ const MaxFrameSize = 8 << 10
 var (
 	ErrFrameTooLarge = errors.New("handshake frame too large")
 	ErrMalformed     = errors.New("malformed handshake frame")
-	ErrUnexpected    = errors.New("unexpected handshake frame")
 )
 
 // frameReader reads length-prefixed frames without reading past the
