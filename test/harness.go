@@ -127,10 +127,16 @@ func WaitVerified(t testing.TB, n *node.Node, p peer.ID) {
 // WaitStatus waits until n's registry holds p with status want.
 func WaitStatus(t testing.TB, n *node.Node, p peer.ID, want node.Status) {
 	t.Helper()
-	var last node.Status
-	require.Eventually(t, func() bool {
+	deadline := time.Now().Add(WaitTimeout)
+	for {
 		info, ok := n.PeerInfo(p)
-		last = info.Status
-		return ok && info.Status == want
-	}, WaitTimeout, 5*time.Millisecond, "%s never saw %s as %s (last status %s)", n.ID(), p, want, last)
+		if ok && info.Status == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s (%s) never saw %s as %s: last status %s, %d conns, last failure %+v",
+				n.Config().Name, n.ID(), p, want, info.Status, len(info.Conns), info.LastFailure)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }

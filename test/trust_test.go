@@ -131,7 +131,9 @@ func TestRevoke(t *testing.T) {
 	_, err = admin.Revoke(member.ID(), "decommissioned")
 	require.NoError(t, err)
 	waitFailure(t, member, admin.ID(), "not_allowed")
-	require.Eventually(t, func() bool { return !Connected(member.Host(), admin.ID()) }, WaitTimeout, 10*time.Millisecond)
+	require.Eventually(t, func() bool {
+		return !Connected(member.Host(), admin.ID()) && !Connected(admin.Host(), member.ID())
+	}, WaitTimeout, 10*time.Millisecond)
 	waitEventKind(t, sub.Out(), member.ID(), node.EventRevoked)
 
 	// The member honours the retry-after hint (the ban's length) and does
