@@ -10,6 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"peernode/discovery"
 	"peernode/protocols/handshake"
 )
 
@@ -126,6 +127,15 @@ type Config struct {
 	// wins, default) or strict (the first one stays, the second is
 	// rejected).
 	DuplicatePolicy DuplicatePolicy
+
+	// DHTMode is the private DHT's mode: server (answers queries, the
+	// default), client or auto.
+	DHTMode discovery.DHTMode
+
+	// RendezvousInterval is how often the node advertises itself on the
+	// network's rendezvous namespace and, while it holds fewer than
+	// ConnMgrLow connections, looks for other members there. Default 1 min.
+	RendezvousInterval time.Duration
 }
 
 // DuplicatePolicy: see Config.DuplicatePolicy.
@@ -169,6 +179,7 @@ const (
 	DefaultMaxBanDuration      = 6 * time.Hour
 	DefaultMaxViolations       = 10
 	DefaultViolationWindow     = time.Minute
+	DefaultRendezvousInterval  = time.Minute
 )
 
 // DefaultListenAddrs returns TCP and QUIC on DefaultPort on all interfaces.
@@ -225,6 +236,8 @@ func DefaultConfig() Config {
 		MaxViolations:       DefaultMaxViolations,
 		ViolationWindow:     DefaultViolationWindow,
 		DuplicatePolicy:     DuplicateReconnect,
+		DHTMode:             discovery.DHTServer,
+		RendezvousInterval:  DefaultRendezvousInterval,
 	}
 }
 
@@ -241,6 +254,7 @@ func LocalTestConfig(dataDir string) Config {
 	c.BootstrapBackoffMax = 500 * time.Millisecond
 	c.DialTimeout = 5 * time.Second
 	c.HandshakeTimeout = 5 * time.Second
+	c.RendezvousInterval = 200 * time.Millisecond
 	return c
 }
 
@@ -284,6 +298,11 @@ func (c *Config) Validate() error {
 		return bad("justification longer than %d bytes", handshake.MaxJustificationLen)
 	case len(c.Name) > handshake.MaxNameLen:
 		return bad("name longer than %d bytes", handshake.MaxNameLen)
+	case c.RendezvousInterval <= 0:
+		return bad("rendezvous interval must be positive")
+	}
+	if _, err := discovery.ParseDHTMode(string(c.DHTMode)); err != nil {
+		return bad("%v", err)
 	}
 	if _, err := handshake.ParseRole(string(c.Role)); err != nil {
 		return bad("%v", err)

@@ -88,7 +88,16 @@ func (n *Node) ensureVerified(ctx context.Context, p peer.ID) error {
 	case connected && (st == StatusPending || st == StatusError || st == StatusClosing):
 		return fmt.Errorf("%w: %s is %s", ErrNotVerified, p, st)
 	case !connected:
-		if err := n.host.Connect(ctx, peer.AddrInfo{ID: p}); err != nil {
+		ai := peer.AddrInfo{ID: p}
+		if len(n.host.Peerstore().Addrs(p)) == 0 && n.rv != nil {
+			// No known address: ask the DHT.
+			found, err := n.rv.DHT().FindPeer(ctx, p)
+			if err != nil {
+				return fmt.Errorf("%w: %s: no known address, and the DHT did not find one: %w", ErrUnreachable, p, err)
+			}
+			ai = found
+		}
+		if err := n.connect(ctx, ai); err != nil {
 			return fmt.Errorf("%w: %s: %w", ErrUnreachable, p, err)
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"peernode/discovery"
 	"peernode/protocols/handshake"
 )
 
@@ -36,6 +37,7 @@ type Node struct {
 	reg   *registry
 	trust *handshake.Trust
 	hs    *handshake.Service
+	rv    *discovery.Rendezvous
 
 	// spawnMu guards closing and wg.Add, so nothing is spawned once Close
 	// has begun waiting.
@@ -116,6 +118,13 @@ func (n *Node) wire() error {
 	if err != nil {
 		return err
 	}
+	n.rv, err = discovery.NewRendezvous(n.host, discovery.RendezvousConfig{
+		NetworkID: n.cfg.Network.ID, Mode: n.cfg.DHTMode, Interval: n.cfg.RendezvousInterval,
+		Want: n.cfg.ConnMgrLow, Connect: n.connect,
+	})
+	if err != nil {
+		return err
+	}
 	n.host.Network().Notify(&network.NotifyBundle{
 		ConnectedF:    n.onConnected,
 		DisconnectedF: func(_ network.Network, c network.Conn) { n.reg.disconnected(c) },
@@ -170,6 +179,7 @@ func (n *Node) Start() error {
 		}
 		n.api = srv
 	}
+	n.rv.Start()
 	if len(n.cfg.Bootstrap) > 0 {
 		n.wg.Add(1)
 		go func() {
@@ -192,6 +202,9 @@ func (n *Node) Close() error {
 		var errs []error
 		if n.api != nil {
 			errs = append(errs, n.api.close())
+		}
+		if n.rv != nil {
+			errs = append(errs, n.rv.Close())
 		}
 		if n.hs != nil {
 			errs = append(errs, n.hs.Close())
