@@ -102,7 +102,7 @@ func (n *Node) dialBootstrap() error {
 	// back-off, which would otherwise refuse redials for 5 s or more after a
 	// bootstrap peer was down.
 	ctx := network.WithForceDirectDial(n.ctx, "bootstrap")
-	for _, ai := range n.cfg.Bootstrap {
+	for _, ai := range n.bootstrapPeers() {
 		if ai.ID == n.id {
 			continue
 		}

@@ -136,6 +136,15 @@ type Config struct {
 	// network's rendezvous namespace and, while it holds fewer than
 	// ConnMgrLow connections, looks for other members there. Default 1 min.
 	RendezvousInterval time.Duration
+
+	// AnnounceInterval is how often the node publishes its signed
+	// announcement (±10 % jitter). Default 30 s.
+	AnnounceInterval time.Duration
+
+	// StaleAfter is how long a member may stay silent before the member
+	// table prunes it (at that moment, not at a sweep). Default 120 s; keep
+	// it several announce intervals long.
+	StaleAfter time.Duration
 }
 
 // DuplicatePolicy: see Config.DuplicatePolicy.
@@ -238,6 +247,8 @@ func DefaultConfig() Config {
 		DuplicatePolicy:     DuplicateReconnect,
 		DHTMode:             discovery.DHTServer,
 		RendezvousInterval:  DefaultRendezvousInterval,
+		AnnounceInterval:    discovery.DefaultAnnounceInterval,
+		StaleAfter:          discovery.DefaultStaleAfter,
 	}
 }
 
@@ -255,6 +266,8 @@ func LocalTestConfig(dataDir string) Config {
 	c.DialTimeout = 5 * time.Second
 	c.HandshakeTimeout = 5 * time.Second
 	c.RendezvousInterval = 200 * time.Millisecond
+	c.AnnounceInterval = 100 * time.Millisecond
+	c.StaleAfter = time.Second
 	return c
 }
 
@@ -300,6 +313,8 @@ func (c *Config) Validate() error {
 		return bad("name longer than %d bytes", handshake.MaxNameLen)
 	case c.RendezvousInterval <= 0:
 		return bad("rendezvous interval must be positive")
+	case c.AnnounceInterval <= 0 || c.StaleAfter < 2*c.AnnounceInterval:
+		return bad("announce interval %s and stale threshold %s: need a positive interval and a threshold of at least two intervals", c.AnnounceInterval, c.StaleAfter)
 	}
 	if _, err := discovery.ParseDHTMode(string(c.DHTMode)); err != nil {
 		return bad("%v", err)

@@ -38,6 +38,8 @@ type Node struct {
 	trust *handshake.Trust
 	hs    *handshake.Service
 	rv    *discovery.Rendezvous
+	table *discovery.Table
+	ann   *discovery.Announcer
 
 	// spawnMu guards closing and wg.Add, so nothing is spawned once Close
 	// has begun waiting.
@@ -125,6 +127,9 @@ func (n *Node) wire() error {
 	if err != nil {
 		return err
 	}
+	if err := n.wireAnnouncements(); err != nil {
+		return err
+	}
 	n.host.Network().Notify(&network.NotifyBundle{
 		ConnectedF:    n.onConnected,
 		DisconnectedF: func(_ network.Network, c network.Conn) { n.reg.disconnected(c) },
@@ -180,7 +185,9 @@ func (n *Node) Start() error {
 		n.api = srv
 	}
 	n.rv.Start()
-	if len(n.cfg.Bootstrap) > 0 {
+	n.ann.Start()
+	n.startPeerEvents()
+	if len(n.bootstrapPeers()) > 0 {
 		n.wg.Add(1)
 		go func() {
 			defer n.wg.Done()
@@ -203,8 +210,15 @@ func (n *Node) Close() error {
 		if n.api != nil {
 			errs = append(errs, n.api.close())
 		}
+		if n.ann != nil {
+			errs = append(errs, n.ann.Close())
+		}
 		if n.rv != nil {
 			errs = append(errs, n.rv.Close())
+		}
+		if n.table != nil {
+			n.table.Close()
+			errs = append(errs, n.table.Save(n.membersPath()))
 		}
 		if n.hs != nil {
 			errs = append(errs, n.hs.Close())

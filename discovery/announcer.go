@@ -1,0 +1,259 @@
+package discovery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// DefaultAnnounceInterval is how often a node announces itself.
+const DefaultAnnounceInterval = 30 * time.Second
+
+// Topic is the network's announcement topic.
+func Topic(networkID string) string { return "/peernode/" + networkID + "/announce/1.0.0" }
+
+// AnnouncerConfig configures an Announcer.
+type AnnouncerConfig struct {
+	// Key is the node key: it signs our announcements.
+	Key       crypto.PrivKey
+	NetworkID string
+	// Interval between our announcements, jittered ±10 %.
+	Interval time.Duration
+	// Self returns what we announce (name, role, addresses, blob figures,
+	// version); NodeID, Seq, Time and Leaving are filled in.
+	Self func() Announcement
+	// Table receives every accepted announcement.
+	Table *Table
+	// IsVerified admits a peer to the topic: only Verified nodes exchange
+	// announcements and gossip with us.
+	IsVerified func(peer.ID) bool
+}
+
+// Announcer publishes our signed announcements on the network's GossipSub
+// topic and feeds the member table with everyone else's.
+type Announcer struct {
+	cfg    AnnouncerConfig
+	self   peer.ID
+	ps     *pubsub.PubSub
+	topic  *pubsub.Topic
+	sub    *pubsub.Subscription
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	seqMu sync.Mutex
+	seq   uint64
+
+	// Rejected counts announcements the validator rejected, for tests and
+	// metrics.
+	rejected counter
+}
+
+type counter struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (c *counter) inc() { c.mu.Lock(); c.n++; c.mu.Unlock() }
+func (c *counter) get() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}
+
+// verifiedOnly is pubsub's blacklist: a peer that is not Verified counts as
+// blacklisted, so pubsub opens no stream to it, keeps no state for it,
+// sends it no message and no gossip (IHAVE), and drops anything it
+// forwards or authors. pubsub's peer filter alone would still send IHAVE
+// gossip to unverified subscribers.
+type verifiedOnly struct {
+	isVerified func(peer.ID) bool
+	mu         sync.Mutex
+	explicit   map[peer.ID]struct{}
+}
+
+func (b *verifiedOnly) Add(p peer.ID) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.explicit[p] = struct{}{}
+	return true
+}
+
+func (b *verifiedOnly) Contains(p peer.ID) bool {
+	b.mu.Lock()
+	_, banned := b.explicit[p]
+	b.mu.Unlock()
+	return banned || !b.isVerified(p)
+}
+
+// scoreParams are GossipSub's peer-scoring parameters for the announcement
+// topic. Invalid messages cost a sender dearly (weight -100, decaying by 10 %
+// per second); first deliveries earn a little. IP colocation is off: a
+// cluster on one machine shares 127.0.0.1, and membership is already
+// proven by the handshake.
+func scoreParams(topic string) (*pubsub.PeerScoreParams, *pubsub.PeerScoreThresholds) {
+	p := &pubsub.PeerScoreParams{
+		Topics: map[string]*pubsub.TopicScoreParams{topic: {
+			TopicWeight:                    1,
+			TimeInMeshWeight:               0.01,
+			TimeInMeshQuantum:              time.Second,
+			TimeInMeshCap:                  100,
+			FirstMessageDeliveriesWeight:   1,
+			FirstMessageDeliveriesDecay:    0.5,
+			FirstMessageDeliveriesCap:      10,
+			InvalidMessageDeliveriesWeight: -100,
+			InvalidMessageDeliveriesDecay:  0.9,
+		}},
+		AppSpecificScore:         func(peer.ID) float64 { return 0 },
+		IPColocationFactorWeight: 0,
+		BehaviourPenaltyWeight:   -1,
+		BehaviourPenaltyDecay:    0.9,
+		DecayInterval:            time.Second,
+		DecayToZero:              0.01,
+		RetainScore:              10 * time.Minute,
+	}
+	t := &pubsub.PeerScoreThresholds{GossipThreshold: -10, PublishThreshold: -50, GraylistThreshold: -80}
+	return p, t
+}
+
+// NewAnnouncer starts GossipSub on h and joins the announcement topic.
+// Start begins announcing.
+func NewAnnouncer(h host.Host, cfg AnnouncerConfig) (*Announcer, error) {
+	if cfg.Key == nil || cfg.NetworkID == "" || cfg.Interval <= 0 || cfg.Self == nil || cfg.Table == nil || cfg.IsVerified == nil {
+		return nil, errors.New("announcer: key, network, interval, self, table and verification check are required")
+	}
+	topicName := Topic(cfg.NetworkID)
+	params, thresholds := scoreParams(topicName)
+	ctx, cancel := context.WithCancel(context.Background())
+	a := &Announcer{cfg: cfg, self: h.ID(), ctx: ctx, cancel: cancel, seq: uint64(time.Now().UnixNano())}
+	ps, err := pubsub.NewGossipSub(ctx, h,
+		pubsub.WithBlacklist(&verifiedOnly{isVerified: cfg.IsVerified, explicit: map[peer.ID]struct{}{}}),
+		pubsub.WithPeerFilter(func(p peer.ID, _ string) bool { return cfg.IsVerified(p) }),
+		pubsub.WithFloodPublish(false),
+		pubsub.WithPeerExchange(false),
+		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
+		pubsub.WithPeerScore(params, thresholds),
+		pubsub.WithMaxMessageSize(2*MaxAnnouncementSize),
+	)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("start gossipsub: %w", err)
+	}
+	a.ps = ps
+	if err := ps.RegisterTopicValidator(topicName, a.validate); err != nil {
+		cancel()
+		return nil, err
+	}
+	if a.topic, err = ps.Join(topicName); err != nil {
+		cancel()
+		return nil, err
+	}
+	if a.sub, err = a.topic.Subscribe(); err != nil {
+		cancel()
+		return nil, err
+	}
+	return a, nil
+}
+
+// validate is the topic validator: Validate's verdict, as pubsub's.
+func (a *Announcer) validate(_ context.Context, _ peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
+	ann, err := Validate(msg.GetData(), msg.GetFrom(), time.Now(), a.cfg.Table.LastSeq)
+	var ie *InvalidError
+	switch {
+	case err == nil:
+		msg.ValidatorData = ann
+		return pubsub.ValidationAccept
+	case errors.As(err, &ie) && ie.Verdict == Ignore:
+		return pubsub.ValidationIgnore
+	}
+	a.rejected.inc()
+	log.Debugw("announcement rejected", "peer", msg.ReceivedFrom, "err", err)
+	return pubsub.ValidationReject
+}
+
+// Rejected is how many announcements the validator rejected.
+func (a *Announcer) Rejected() int { return a.rejected.get() }
+
+// PubSub is the GossipSub instance (for scores and tests).
+func (a *Announcer) PubSub() *pubsub.PubSub { return a.ps }
+
+// Start announces at once, then every Interval, and feeds the table.
+func (a *Announcer) Start() {
+	a.wg.Add(2)
+	go func() {
+		defer a.wg.Done()
+		a.receive()
+	}()
+	go func() {
+		defer a.wg.Done()
+		a.announceLoop()
+	}()
+}
+
+func (a *Announcer) receive() {
+	for {
+		msg, err := a.sub.Next(a.ctx)
+		if err != nil {
+			return
+		}
+		if msg.GetFrom() == a.self {
+			continue
+		}
+		if ann, ok := msg.ValidatorData.(Announcement); ok {
+			a.cfg.Table.Observe(ann, msg.GetData(), SourceGossip)
+		}
+	}
+}
+
+func (a *Announcer) announceLoop() {
+	rng := rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	for {
+		if err := a.publish(false); err != nil && a.ctx.Err() == nil {
+			log.Debugw("announce failed", "err", err)
+		}
+		t := time.NewTimer(time.Duration(float64(a.cfg.Interval) * (0.9 + 0.2*rng.Float64())))
+		select {
+		case <-a.ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// publish signs and publishes one announcement.
+func (a *Announcer) publish(leaving bool) error {
+	ann := a.cfg.Self()
+	a.seqMu.Lock()
+	a.seq++
+	ann.Seq = a.seq
+	a.seqMu.Unlock()
+	ann.NodeID, ann.Time, ann.Leaving = a.self, time.Now(), leaving
+	b, err := Sign(a.cfg.Key, ann)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	return a.topic.Publish(ctx, b)
+}
+
+// Close announces that we leave, then stops GossipSub.
+func (a *Announcer) Close() error {
+	if err := a.publish(true); err != nil {
+		log.Debugw("leaving announcement failed", "err", err)
+	}
+	a.cancel()
+	a.sub.Cancel()
+	a.wg.Wait()
+	_ = a.topic.Close()
+	return nil
+}

@@ -1,0 +1,103 @@
+package node
+
+import (
+	"path/filepath"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/event"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+
+	"peernode/discovery"
+)
+
+// membersFileName keeps the member table across restarts.
+const membersFileName = "members.json"
+
+func (n *Node) membersPath() string { return filepath.Join(n.cfg.DataDir, membersFileName) }
+
+// wireAnnouncements loads the saved member table and joins the network's
+// announcement topic.
+func (n *Node) wireAnnouncements() error {
+	n.table = discovery.NewTable(n.cfg.StaleAfter, nil, nil)
+	loaded, skipped, err := n.table.Load(n.membersPath())
+	switch {
+	case err != nil:
+		log.Warnw("member table not loaded; starting empty", "err", err)
+	case skipped > 0:
+		log.Warnw("member table: skipped unreadable entries", "loaded", loaded, "skipped", skipped)
+	}
+	n.ann, err = discovery.NewAnnouncer(n.host, discovery.AnnouncerConfig{
+		Key: n.key, NetworkID: n.cfg.Network.ID, Interval: n.cfg.AnnounceInterval,
+		Self: n.selfAnnouncement, Table: n.table, IsVerified: n.reg.isVerified,
+	})
+	return err
+}
+
+// selfAnnouncement is what the node says about itself.
+func (n *Node) selfAnnouncement() discovery.Announcement {
+	return discovery.Announcement{Name: n.cfg.Name, Role: string(n.cfg.Role), Addrs: n.host.Addrs(), Version: Version}
+}
+
+// gossipProtocols are offered to pubsub again when a peer is verified.
+var gossipProtocols = []protocol.ID{pubsub.GossipSubID_v13, pubsub.GossipSubID_v12, pubsub.GossipSubID_v11}
+
+// startPeerEvents follows the registry: a verified node joins the member
+// table, and pubsub is told to consider it again (it ignored the node while
+// it was unverified).
+func (n *Node) startPeerEvents() {
+	sub, err := n.host.EventBus().Subscribe(new(EvtPeer))
+	if err != nil {
+		log.Errorw("cannot follow peer events", "err", err)
+		return
+	}
+	em, err := n.host.EventBus().Emitter(new(event.EvtPeerProtocolsUpdated))
+	if err != nil {
+		_ = sub.Close()
+		log.Errorw("cannot nudge pubsub", "err", err)
+		return
+	}
+	n.spawn(func() {
+		defer sub.Close()
+		defer em.Close()
+		for {
+			select {
+			case <-n.ctx.Done():
+				return
+			case e := <-sub.Out():
+				ev := e.(EvtPeer)
+				if ev.Kind != EventVerified {
+					continue
+				}
+				if info, ok := n.reg.info(ev.Peer); ok {
+					n.table.Verified(ev.Peer, info.Identity.Name, string(info.Identity.Role), info.Identity.ListenAddrs)
+				}
+				_ = em.Emit(event.EvtPeerProtocolsUpdated{Peer: ev.Peer, Added: gossipProtocols})
+			}
+		}
+	})
+}
+
+// bootstrapPeers are the configured bootstrap peers, then the members the
+// table remembers: a restarted node finds its network again without
+// --bootstrap.
+func (n *Node) bootstrapPeers() []peer.AddrInfo {
+	out := append([]peer.AddrInfo(nil), n.cfg.Bootstrap...)
+	seen := map[peer.ID]bool{n.id: true}
+	for _, ai := range out {
+		seen[ai.ID] = true
+	}
+	for _, m := range n.table.Members() {
+		if !seen[m.NodeID] && len(m.Announcement.Addrs) > 0 {
+			out = append(out, peer.AddrInfo{ID: m.NodeID, Addrs: m.Announcement.Addrs})
+			seen[m.NodeID] = true
+		}
+	}
+	return out
+}
+
+// Members returns the member table.
+func (n *Node) Members() []discovery.Member { return n.table.Members() }
+
+// Announcer is the node's announcement publisher (for tests and scores).
+func (n *Node) Announcer() *discovery.Announcer { return n.ann }

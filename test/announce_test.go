@@ -1,0 +1,162 @@
+package test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/stretchr/testify/require"
+
+	"peernode/discovery"
+	"peernode/node"
+)
+
+// waitMember waits until n's member table holds p with a signed
+// announcement (so it came from p itself, through gossip or exchange).
+func waitMember(t *testing.T, n *node.Node, p peer.ID) discovery.Member {
+	t.Helper()
+	deadline := time.Now().Add(WaitTimeout)
+	for {
+		for _, m := range n.Members() {
+			if m.NodeID == p && m.Signed != nil {
+				return m
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never received a signed announcement of %s (table: %d members)", n.Config().Name, p, len(n.Members()))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func hasMember(n *node.Node, p peer.ID) bool {
+	for _, m := range n.Members() {
+		if m.NodeID == p {
+			return true
+		}
+	}
+	return false
+}
+
+func startStar(t *testing.T, count int, change func(*node.Config)) []*node.Node {
+	return StartNodes(t, count, func(i int, cfg *node.Config, started []*node.Node) {
+		cfg.APIAddr = ""
+		if change != nil {
+			change(cfg)
+		}
+		if i > 0 {
+			cfg.Bootstrap = append(cfg.Bootstrap, AddrInfo(started[0]))
+		}
+	})
+}
+
+// Every member's table fills with everyone's signed announcements.
+func TestAnnouncementsFillTables(t *testing.T) {
+	t.Parallel()
+	nodes := startStar(t, 4, nil)
+	for _, a := range nodes {
+		for _, b := range nodes {
+			if a != b {
+				m := waitMember(t, a, b.ID())
+				require.Equal(t, b.Config().Name, m.Announcement.Name)
+				require.NotEmpty(t, m.Announcement.Addrs)
+			}
+		}
+	}
+}
+
+// A bare host that connects to a member and joins the topic without being
+// verified receives no announcement, and no gossip about any.
+func TestUnverifiedHostGetsNoAnnouncement(t *testing.T) {
+	t.Parallel()
+	nodes := startStar(t, 3, nil)
+	nw := nodes[0].Config().Network
+	h := NewHost(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var rpcs []*pubsub.RPC
+	rec := &rpcRecorder{out: &rpcs}
+	ps, err := pubsub.NewGossipSub(ctx, h, pubsub.WithRawTracer(rec))
+	require.NoError(t, err)
+	topic, err := ps.Join(discovery.Topic(nw.ID))
+	require.NoError(t, err)
+	sub, err := topic.Subscribe()
+	require.NoError(t, err)
+	defer sub.Cancel()
+	require.NoError(t, h.Connect(ctx, AddrInfo(nodes[1])))
+
+	// Let the members exchange a good number of announcements meanwhile.
+	waitMember(t, nodes[1], nodes[2].ID())
+	seq := func() uint64 { m, _ := discoveryMember(nodes[1], nodes[2].ID()); return m.Announcement.Seq }
+	start := seq()
+	require.Eventually(t, func() bool { return seq() >= start+5 }, WaitTimeout, 10*time.Millisecond)
+
+	got, err := func() (*pubsub.Message, error) {
+		c, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		defer cancel()
+		return sub.Next(c)
+	}()
+	require.Error(t, err, "an unverified host received %v", got)
+	require.Zero(t, rec.count(), "an unverified host received pubsub RPCs (messages or gossip)")
+}
+
+func discoveryMember(n *node.Node, p peer.ID) (discovery.Member, bool) {
+	for _, m := range n.Members() {
+		if m.NodeID == p {
+			return m, true
+		}
+	}
+	return discovery.Member{}, false
+}
+
+// A node that dies without a word is pruned by the others once StaleAfter
+// passes; one that shuts down cleanly is removed at once; live members stay.
+func TestStalePruningAndLeaving(t *testing.T) {
+	t.Parallel()
+	nodes := startStar(t, 4, func(c *node.Config) { c.StaleAfter = 800 * time.Millisecond })
+	for _, a := range nodes {
+		for _, b := range nodes {
+			if a != b {
+				waitMember(t, a, b.ID())
+			}
+		}
+	}
+	crashed, leaving, survivors := nodes[3], nodes[2], nodes[:2]
+
+	// Crash: the host goes away without announcing anything.
+	require.NoError(t, crashed.Host().Close())
+	t0 := time.Now()
+	for _, s := range survivors {
+		require.Eventually(t, func() bool { return !hasMember(s, crashed.ID()) }, WaitTimeout, 5*time.Millisecond)
+	}
+	elapsed := time.Since(t0)
+	require.Less(t, elapsed, 800*time.Millisecond+time.Second, "pruned within StaleAfter + 1 s")
+
+	// Clean shutdown: removed well before StaleAfter.
+	require.NoError(t, leaving.Close())
+	t1 := time.Now()
+	for _, s := range survivors {
+		require.Eventually(t, func() bool { return !hasMember(s, leaving.ID()) }, WaitTimeout, 5*time.Millisecond)
+	}
+	require.Less(t, time.Since(t1), 800*time.Millisecond, "a leaving node is removed at once, not when it goes stale")
+
+	// Nobody alive was pruned.
+	require.True(t, hasMember(survivors[0], survivors[1].ID()))
+	require.True(t, hasMember(survivors[1], survivors[0].ID()))
+}
+
+// A restarted node finds its network from the saved member table, without
+// any bootstrap address.
+func TestRestartReconnectsFromTable(t *testing.T) {
+	t.Parallel()
+	nodes := startStar(t, 2, nil)
+	seed, joiner := nodes[0], nodes[1]
+	waitMember(t, joiner, seed.ID())
+	cfg := joiner.Config()
+	require.NoError(t, joiner.Close())
+	cfg.Bootstrap = nil
+	again := StartNode(t, cfg)
+	WaitVerified(t, again, seed.ID())
+}
