@@ -160,3 +160,81 @@ func TestRestartReconnectsFromTable(t *testing.T) {
 	again := StartNode(t, cfg)
 	WaitVerified(t, again, seed.ID())
 }
+
+// Ten nodes bootstrapped from one: every table holds the other nine; when
+// the bootstrap node stops, the nine keep exchanging announcements.
+func TestTenNodesKeepAnnouncingWithoutBootstrap(t *testing.T) {
+	t.Parallel()
+	nodes := startStar(t, 10, nil)
+	for _, a := range nodes {
+		for _, b := range nodes {
+			if a != b {
+				waitMember(t, a, b.ID())
+			}
+		}
+	}
+	require.NoError(t, nodes[0].Close())
+	rest := nodes[1:]
+	// Each survivor hears fresh announcements (a higher sequence number)
+	// from every other survivor.
+	before := map[[2]peer.ID]uint64{}
+	for _, a := range rest {
+		for _, b := range rest {
+			if a != b {
+				m, _ := discoveryMember(a, b.ID())
+				before[[2]peer.ID{a.ID(), b.ID()}] = m.Announcement.Seq
+			}
+		}
+	}
+	for _, a := range rest {
+		for _, b := range rest {
+			if a == b {
+				continue
+			}
+			key := [2]peer.ID{a.ID(), b.ID()}
+			require.Eventually(t, func() bool {
+				m, ok := discoveryMember(a, b.ID())
+				return ok && m.Announcement.Seq > before[key]
+			}, WaitTimeout, 10*time.Millisecond, "%s hears nothing new from %s", a.Config().Name, b.Config().Name)
+		}
+	}
+}
+
+// Two networks without pnet, deliberately connected: the handshake keeps
+// them apart, and neither sees the other's announcements.
+func TestNetworksDoNotSeeEachOthersAnnouncements(t *testing.T) {
+	t.Parallel()
+	red := StartNodes(t, 2, func(i int, cfg *node.Config, started []*node.Node) {
+		*cfg = noPnetConfig(t, cfg.Name, "the red network's secret")
+		cfg.APIAddr = ""
+		if i > 0 {
+			cfg.Bootstrap = append(cfg.Bootstrap, AddrInfo(started[0]))
+		}
+	})
+	blue := StartNodes(t, 2, func(i int, cfg *node.Config, started []*node.Node) {
+		*cfg = noPnetConfig(t, cfg.Name, "the blue network's secret")
+		cfg.APIAddr = ""
+		if i > 0 {
+			cfg.Bootstrap = append(cfg.Bootstrap, AddrInfo(started[0]))
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), WaitTimeout)
+	defer cancel()
+	_ = blue[1].Connect(ctx, AddrInfo(red[1]))
+	waitFailure(t, red[1], blue[1].ID(), "wrong_network")
+	// Both networks carry on announcing among themselves...
+	waitMember(t, red[0], red[1].ID())
+	waitMember(t, blue[0], blue[1].ID())
+	m, _ := discoveryMember(red[0], red[1].ID())
+	require.Eventually(t, func() bool {
+		now, _ := discoveryMember(red[0], red[1].ID())
+		return now.Announcement.Seq > m.Announcement.Seq+3
+	}, WaitTimeout, 10*time.Millisecond)
+	// ...and neither holds a member of the other.
+	for _, r := range red {
+		for _, b := range blue {
+			require.False(t, hasMember(r, b.ID()), "red knows blue")
+			require.False(t, hasMember(b, r.ID()), "blue knows red")
+		}
+	}
+}
