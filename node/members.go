@@ -72,7 +72,12 @@ func (n *Node) startPeerEvents() {
 				if info, ok := n.reg.info(ev.Peer); ok {
 					n.table.Verified(ev.Peer, info.Identity.Name, string(info.Identity.Role), info.Identity.ListenAddrs)
 				}
-				_ = em.Emit(event.EvtPeerProtocolsUpdated{Peer: ev.Peer, Added: gossipProtocols})
+				// Only protocols the peer has said (identify) it speaks: if
+				// identify has not finished yet, pubsub hears of the peer
+				// from identify itself, once it is verified.
+				if supported, err := n.host.Peerstore().SupportsProtocols(ev.Peer, gossipProtocols...); err == nil && len(supported) > 0 {
+					_ = em.Emit(event.EvtPeerProtocolsUpdated{Peer: ev.Peer, Added: supported})
+				}
 			}
 		}
 	})
