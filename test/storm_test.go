@@ -73,6 +73,10 @@ func stormServerLimits(cfg *node.Config, n int) {
 	// 10 s (at N=5000, about 4 % of dialers were cut); give them the time
 	// the queue needs, as an operator expecting such storms would.
 	cfg.HandshakeTimeout = time.Minute
+	// Discovery at its production pace, not the tests' sped-up one: the
+	// storm measures a node as deployed.
+	d := node.DefaultConfig()
+	cfg.AnnounceInterval, cfg.StaleAfter, cfg.RendezvousInterval = d.AnnounceInterval, d.StaleAfter, d.RendezvousInterval
 }
 
 // stormBare measures N bare connections per second into a baseline host.
