@@ -13,6 +13,7 @@ import (
 
 	ma "github.com/multiformats/go-multiaddr"
 
+	"peernode/discovery"
 	"peernode/internal/atomicfile"
 	"peernode/node"
 	"peernode/protocols/handshake"
@@ -52,6 +53,11 @@ type settings struct {
 	HandshakeTimeout duration `json:"handshake_timeout"`
 	// DuplicatePolicy is reconnect or strict.
 	DuplicatePolicy string `json:"duplicate_policy"`
+	// DHTMode is server, client or auto.
+	DHTMode string `json:"dht_mode"`
+	// AnnounceInterval and StaleAfter pace the member table.
+	AnnounceInterval duration `json:"announce_interval"`
+	StaleAfter       duration `json:"stale_after"`
 }
 
 // duration is a time.Duration written as text ("10s") in the config file.
@@ -85,6 +91,9 @@ func defaultSettings() settings {
 		Pnet:             d.Pnet,
 		HandshakeTimeout: duration(d.HandshakeTimeout),
 		DuplicatePolicy:  string(d.DuplicatePolicy),
+		DHTMode:          string(d.DHTMode),
+		AnnounceInterval: duration(d.AnnounceInterval),
+		StaleAfter:       duration(d.StaleAfter),
 	}
 	for _, a := range d.ListenAddrs {
 		s.Listen = append(s.Listen, a.String())
@@ -136,6 +145,8 @@ type settingsFlags struct {
 	duplicatePolicy               string
 	pnet                          bool
 	handshakeTimeout              time.Duration
+	dhtMode                       string
+	announceInterval, staleAfter  time.Duration
 }
 
 func (f *settingsFlags) register(fs *flag.FlagSet) {
@@ -156,6 +167,9 @@ func (f *settingsFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.pnet, "pnet", d.Pnet, "in a private network, use TCP with libp2p pnet; --pnet=false runs TCP and QUIC and relies on the handshake alone")
 	fs.DurationVar(&f.handshakeTimeout, "handshake-timeout", time.Duration(d.HandshakeTimeout), "how long a new connection may take to complete the handshake")
 	fs.StringVar(&f.duplicatePolicy, "duplicate-policy", d.DuplicatePolicy, "two processes with one node key: reconnect (the newest wins) or strict (the first stays)")
+	fs.StringVar(&f.dhtMode, "dht-mode", d.DHTMode, "the private DHT's mode: server (answers queries), client or auto")
+	fs.DurationVar(&f.announceInterval, "announce-interval", time.Duration(d.AnnounceInterval), "how often the node announces itself to the network (±10 % jitter)")
+	fs.DurationVar(&f.staleAfter, "stale-after", time.Duration(d.StaleAfter), "how long a member may stay silent before it is pruned from the member table (at least two announce intervals)")
 }
 
 // apply overrides s with the flags that were given.
@@ -205,6 +219,15 @@ func (f *settingsFlags) apply(s *settings, set map[string]bool) {
 	if set["duplicate-policy"] {
 		s.DuplicatePolicy = f.duplicatePolicy
 	}
+	if set["dht-mode"] {
+		s.DHTMode = f.dhtMode
+	}
+	if set["announce-interval"] {
+		s.AnnounceInterval = duration(f.announceInterval)
+	}
+	if set["stale-after"] {
+		s.StaleAfter = duration(f.staleAfter)
+	}
 }
 
 // nodeConfig turns settings into a validated node.Config. secret, if not
@@ -235,6 +258,9 @@ func nodeConfig(dataDir string, s settings, secret []byte) (node.Config, error) 
 		return cfg, err
 	}
 	cfg.Network = nw
+	if err := discoveryConfig(&cfg, s); err != nil {
+		return cfg, err
+	}
 	if err := trustConfig(&cfg, s); err != nil {
 		return cfg, err
 	}
@@ -266,6 +292,21 @@ func trustConfig(cfg *node.Config, s settings) error {
 	cfg.Justification = s.Justification
 	cfg.Pnet = s.Pnet
 	cfg.HandshakeTimeout = time.Duration(s.HandshakeTimeout)
+	return nil
+}
+
+// discoveryConfig maps the discovery settings into cfg; a bad value is a
+// usage error naming the flag and the config key.
+func discoveryConfig(cfg *node.Config, s settings) error {
+	mode, err := discovery.ParseDHTMode(s.DHTMode)
+	if err != nil {
+		return usagef("--dht-mode (config key dht_mode): %w", err)
+	}
+	ai, st := time.Duration(s.AnnounceInterval), time.Duration(s.StaleAfter)
+	if ai <= 0 || st < 2*ai {
+		return usagef("--announce-interval %s and --stale-after %s (config keys announce_interval, stale_after): need a positive interval and a threshold of at least two intervals", ai, st)
+	}
+	cfg.DHTMode, cfg.AnnounceInterval, cfg.StaleAfter = mode, ai, st
 	return nil
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"peernode/discovery"
 	"peernode/node"
 	"peernode/protocols/handshake"
 )
@@ -245,5 +246,40 @@ func TestTrustSettingsRejectBadValues(t *testing.T) {
 			require.ErrorAs(t, err, new(usageError))
 			require.Contains(t, err.Error(), tt.want)
 		})
+	}
+}
+
+func TestDiscoverySettings(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	env, _ := testEnv(nil)
+	cfgOf := func(args ...string) (node.Config, error) {
+		fs, _ := newFlagSet(env, "daemon", "daemon")
+		var sf settingsFlags
+		sf.register(fs)
+		_, err := parseArgs(fs, args)
+		require.NoError(t, err)
+		cfg, _, _, err := daemonConfig(env, fs, &sf, dir)
+		return cfg, err
+	}
+	cfg, err := cfgOf()
+	require.NoError(t, err)
+	require.Equal(t, discovery.DHTServer, cfg.DHTMode)
+	require.Equal(t, discovery.DefaultAnnounceInterval, cfg.AnnounceInterval)
+	require.Equal(t, discovery.DefaultStaleAfter, cfg.StaleAfter)
+
+	cfg, err = cfgOf("--dht-mode", "client", "--announce-interval", "5s", "--stale-after", "20s")
+	require.NoError(t, err)
+	require.Equal(t, discovery.DHTClient, cfg.DHTMode)
+	require.Equal(t, 5*time.Second, cfg.AnnounceInterval)
+	require.Equal(t, 20*time.Second, cfg.StaleAfter)
+
+	for _, bad := range [][]string{
+		{"--dht-mode", "peer"},
+		{"--announce-interval", "0s"},
+		{"--announce-interval", "10s", "--stale-after", "15s"},
+	} {
+		_, err := cfgOf(bad...)
+		require.ErrorAs(t, err, new(usageError), "%v", bad)
+		require.Contains(t, err.Error(), "config key", "%v", bad)
 	}
 }
