@@ -55,6 +55,8 @@ type Announcer struct {
 	// Rejected counts announcements the validator rejected, for tests and
 	// metrics.
 	rejected counter
+	traffic  trafficTracer
+	scores   scoreBoard
 }
 
 type counter struct {
@@ -142,6 +144,8 @@ func NewAnnouncer(h host.Host, cfg AnnouncerConfig) (*Announcer, error) {
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
 		pubsub.WithPeerScore(params, thresholds),
 		pubsub.WithMaxMessageSize(2*MaxAnnouncementSize),
+		pubsub.WithPeerScoreInspect(pubsub.PeerScoreInspectFn(a.scores.set), scoreInspectPeriod),
+		pubsub.WithRawTracer(&a.traffic),
 	)
 	if err != nil {
 		cancel()
@@ -181,6 +185,13 @@ func (a *Announcer) validate(_ context.Context, _ peer.ID, msg *pubsub.Message) 
 
 // Rejected is how many announcements the validator rejected.
 func (a *Announcer) Rejected() int { return a.rejected.get() }
+
+// Traffic is what GossipSub has sent and received so far.
+func (a *Announcer) Traffic() Traffic { return a.traffic.snapshot() }
+
+// Score is p's GossipSub peer score as pubsub last reported it (every
+// half second); false if pubsub does not track p.
+func (a *Announcer) Score(p peer.ID) (float64, bool) { return a.scores.get(p) }
 
 // PubSub is the GossipSub instance (for scores and tests).
 func (a *Announcer) PubSub() *pubsub.PubSub { return a.ps }
