@@ -154,30 +154,3 @@ func FuzzValidateAnnouncement(f *testing.F) {
 		require.LessOrEqual(t, len(got.Addrs), maxAddrs)
 	})
 }
-
-// Peer exchange answers are lists of signed announcements: decoding one
-// never panics, and each entry is judged by Open alone.
-func FuzzPeersResponse(f *testing.F) {
-	n := newTestNode(f)
-	resp, err := proto.Marshal(&pb.PeersResponse{Announcements: []*pb.SignedAnnouncement{{Announcement: []byte{1}, Signature: []byte{2}}}})
-	require.NoError(f, err)
-	f.Add(resp)
-	var s pb.SignedAnnouncement
-	require.NoError(f, proto.Unmarshal(n.signed(f, n.ann(1)), &s))
-	resp, err = proto.Marshal(&pb.PeersResponse{Announcements: []*pb.SignedAnnouncement{&s}})
-	require.NoError(f, err)
-	f.Add(resp)
-	f.Fuzz(func(t *testing.T, b []byte) {
-		var r pb.PeersResponse
-		if proto.Unmarshal(b, &r) != nil {
-			return
-		}
-		for _, sa := range r.GetAnnouncements() {
-			enc, err := proto.Marshal(sa)
-			require.NoError(t, err)
-			if _, err := Open(enc); err != nil {
-				require.ErrorIs(t, err, ErrInvalid)
-			}
-		}
-	})
-}

@@ -210,10 +210,17 @@ func (x *SignedAnnouncement) GetSignature() []byte {
 }
 
 // PeersResponse answers a peer-exchange request: the signed announcements
-// the node holds, each verifiable by the caller.
+// the node holds, each verifiable by the caller, and the nodes it is
+// connected to now. Gossip makes every member table complete, so the
+// crawler follows the connections, not the tables.
 type PeersResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Announcements []*SignedAnnouncement  `protobuf:"bytes,1,rep,name=announcements,proto3" json:"announcements,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// announcements the node holds, most recently heard first (at most 256
+	// by default).
+	Announcements []*SignedAnnouncement `protobuf:"bytes,1,rep,name=announcements,proto3" json:"announcements,omitempty"`
+	// connected are the node IDs (binary form) of the Verified members the
+	// node has a live connection to (at most 256).
+	Connected     [][]byte `protobuf:"bytes,2,rep,name=connected,proto3" json:"connected,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -255,6 +262,13 @@ func (x *PeersResponse) GetAnnouncements() []*SignedAnnouncement {
 	return nil
 }
 
+func (x *PeersResponse) GetConnected() [][]byte {
+	if x != nil {
+		return x.Connected
+	}
+	return nil
+}
+
 var File_discovery_proto protoreflect.FileDescriptor
 
 const file_discovery_proto_rawDesc = "" +
@@ -275,9 +289,10 @@ const file_discovery_proto_rawDesc = "" +
 	" \x01(\bR\aleaving\"V\n" +
 	"\x12SignedAnnouncement\x12\"\n" +
 	"\fannouncement\x18\x01 \x01(\fR\fannouncement\x12\x1c\n" +
-	"\tsignature\x18\x02 \x01(\fR\tsignature\"]\n" +
+	"\tsignature\x18\x02 \x01(\fR\tsignature\"{\n" +
 	"\rPeersResponse\x12L\n" +
-	"\rannouncements\x18\x01 \x03(\v2&.peernode.discovery.SignedAnnouncementR\rannouncementsB\x17Z\x15peernode/discovery/pbb\x06proto3"
+	"\rannouncements\x18\x01 \x03(\v2&.peernode.discovery.SignedAnnouncementR\rannouncements\x12\x1c\n" +
+	"\tconnected\x18\x02 \x03(\fR\tconnectedB\x17Z\x15peernode/discovery/pbb\x06proto3"
 
 var (
 	file_discovery_proto_rawDescOnce sync.Once
