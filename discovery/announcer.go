@@ -11,6 +11,7 @@ import (
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
@@ -71,15 +72,23 @@ func (c *counter) get() int {
 	return c.n
 }
 
-// verifiedOnly is pubsub's blacklist: a peer that is not Verified counts as
-// blacklisted, so pubsub opens no stream to it, keeps no state for it,
-// sends it no message and no gossip (IHAVE), and drops anything it
-// forwards or authors. pubsub's peer filter alone would still send IHAVE
+// verifiedOnly is pubsub's blacklist: a peer connected to us that is not
+// Verified counts as blacklisted, so pubsub opens no stream to it, keeps no
+// state for it, sends it no message and no gossip (IHAVE), and drops
+// anything it forwards. pubsub's peer filter alone would still send IHAVE
 // gossip to unverified subscribers.
+//
+// pubsub also asks the blacklist about the author of every message, even one
+// forwarded by a good peer. A member we are not connected to is verified by
+// the peers that forward its announcements (they admit only Verified peers)
+// and its payload signature is checked by the validator, so only a
+// connected, unverified author is refused: otherwise announcements would not
+// travel beyond one hop.
 type verifiedOnly struct {
-	isVerified func(peer.ID) bool
-	mu         sync.Mutex
-	explicit   map[peer.ID]struct{}
+	isVerified  func(peer.ID) bool
+	isConnected func(peer.ID) bool
+	mu          sync.Mutex
+	explicit    map[peer.ID]struct{}
 }
 
 func (b *verifiedOnly) Add(p peer.ID) bool {
@@ -93,7 +102,7 @@ func (b *verifiedOnly) Contains(p peer.ID) bool {
 	b.mu.Lock()
 	_, banned := b.explicit[p]
 	b.mu.Unlock()
-	return banned || !b.isVerified(p)
+	return banned || (b.isConnected(p) && !b.isVerified(p))
 }
 
 // scoreParams are GossipSub's peer-scoring parameters for the announcement
@@ -137,7 +146,11 @@ func NewAnnouncer(h host.Host, cfg AnnouncerConfig) (*Announcer, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	a := &Announcer{cfg: cfg, self: h.ID(), ctx: ctx, cancel: cancel, seq: uint64(time.Now().UnixNano())}
 	ps, err := pubsub.NewGossipSub(ctx, h,
-		pubsub.WithBlacklist(&verifiedOnly{isVerified: cfg.IsVerified, explicit: map[peer.ID]struct{}{}}),
+		pubsub.WithBlacklist(&verifiedOnly{
+			isVerified:  cfg.IsVerified,
+			isConnected: func(p peer.ID) bool { return h.Network().Connectedness(p) == network.Connected },
+			explicit:    map[peer.ID]struct{}{},
+		}),
 		pubsub.WithPeerFilter(func(p peer.ID, _ string) bool { return cfg.IsVerified(p) }),
 		pubsub.WithFloodPublish(false),
 		pubsub.WithPeerExchange(false),

@@ -11,6 +11,7 @@ import (
 
 	"peernode/discovery"
 	"peernode/node"
+	"peernode/protocols/handshake"
 )
 
 // waitMember waits until n's member table holds p with a signed
@@ -236,5 +237,36 @@ func TestNetworksDoNotSeeEachOthersAnnouncements(t *testing.T) {
 			require.False(t, hasMember(r, b.ID()), "red knows blue")
 			require.False(t, hasMember(b, r.ID()), "blue knows red")
 		}
+	}
+}
+
+// Announcements travel beyond one hop: in a line a - b - c whose ends refuse
+// each other (allowlists), a's announcement reaches c through b, and c's
+// reaches a.
+func TestAnnouncementsTravelThroughAMember(t *testing.T) {
+	t.Parallel()
+	end := func(name string) *node.Node {
+		cfg := Config(t, name)
+		cfg.APIAddr = ""
+		cfg.Trust = handshake.PolicyAllowlist
+		return StartNode(t, cfg)
+	}
+	a, c := end("a"), end("c")
+	bcfg := Config(t, "b")
+	bcfg.APIAddr = ""
+	b := StartNode(t, bcfg)
+	for _, n := range []*node.Node{a, c} {
+		_, err := n.Allow(b.ID(), "the middle of the line")
+		require.NoError(t, err)
+		connect(t, b, n)
+		WaitVerified(t, n, b.ID())
+	}
+	ma := waitMember(t, c, a.ID())
+	mc := waitMember(t, a, c.ID())
+	require.Equal(t, discovery.SourceGossip, ma.Source)
+	require.Equal(t, discovery.SourceGossip, mc.Source)
+	for _, pair := range [][2]*node.Node{{a, c}, {c, a}} {
+		info, _ := pair[0].PeerInfo(pair[1].ID())
+		require.NotEqual(t, node.StatusVerified, info.Status, "%s verified %s: the test needs them apart", pair[0].Config().Name, pair[1].Config().Name)
 	}
 }
