@@ -16,8 +16,10 @@ import (
 
 // Limits of an announcement.
 const (
-	// MaxAnnouncementSize caps a signed announcement: 32 addresses, every
-	// text field full and a signature fit in well under 4 KiB.
+	// MaxAnnouncementSize caps a signed announcement. Every text field
+	// full, a signature and a dozen or so typical addresses (30 to 60 bytes
+	// each) fit easily; 32 addresses of the longest allowed form do not, and
+	// Sign then announces as many as fit, in order.
 	MaxAnnouncementSize = 4 << 10
 	// MaxStaleness is how old (or how far ahead) an announcement's
 	// timestamp may be: older ones are ignored as stale.
@@ -78,14 +80,24 @@ func invalid(v Verdict, reason, format string, args ...any) *InvalidError {
 }
 
 // Sign encodes a and signs it with key, which must be a's node key. The
-// result is what goes on the topic and into peer-exchange answers.
+// result is what goes on the topic and into peer-exchange answers. It is
+// SignWithin without the count of addresses kept.
 func Sign(key crypto.PrivKey, a Announcement) ([]byte, error) {
+	b, _, err := SignWithin(key, a)
+	return b, err
+}
+
+// SignWithin signs a like Sign and says how many of a's addresses it
+// announced: at most 32, none longer than 256 bytes, and only as many (in
+// a's order, so put the best first) as keep the result within
+// MaxAnnouncementSize. It fails only if even no address at all is too big.
+func SignWithin(key crypto.PrivKey, a Announcement) (signed []byte, kept int, err error) {
 	id, err := peer.IDFromPrivateKey(key)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if id != a.NodeID {
-		return nil, fmt.Errorf("sign announcement: key of %s, announcement of %s", id, a.NodeID)
+		return nil, 0, fmt.Errorf("sign announcement: key of %s, announcement of %s", id, a.NodeID)
 	}
 	m := &pb.Announcement{
 		NodeId: []byte(a.NodeID), Name: a.Name, Role: a.Role, BlobCount: a.BlobCount, BytesStored: a.BytesStored,
@@ -95,8 +107,26 @@ func Sign(key crypto.PrivKey, a Announcement) ([]byte, error) {
 		if len(m.ListenAddrs) == maxAddrs {
 			break
 		}
-		m.ListenAddrs = append(m.ListenAddrs, addr.Bytes())
+		if b := addr.Bytes(); len(b) <= maxAddrLen {
+			m.ListenAddrs = append(m.ListenAddrs, b)
+		}
 	}
+	for {
+		out, err := signAnnouncement(key, m)
+		if err != nil {
+			return nil, 0, err
+		}
+		if len(out) <= MaxAnnouncementSize {
+			return out, len(m.ListenAddrs), nil
+		}
+		if len(m.ListenAddrs) == 0 {
+			return nil, 0, fmt.Errorf("sign announcement: %d bytes without any address, more than %d", len(out), MaxAnnouncementSize)
+		}
+		m.ListenAddrs = m.ListenAddrs[:len(m.ListenAddrs)-1]
+	}
+}
+
+func signAnnouncement(key crypto.PrivKey, m *pb.Announcement) ([]byte, error) {
 	body, err := proto.Marshal(m)
 	if err != nil {
 		return nil, err
@@ -105,14 +135,7 @@ func Sign(key crypto.PrivKey, a Announcement) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sign announcement: %w", err)
 	}
-	out, err := proto.Marshal(&pb.SignedAnnouncement{Announcement: body, Signature: sig})
-	if err != nil {
-		return nil, err
-	}
-	if len(out) > MaxAnnouncementSize {
-		return nil, fmt.Errorf("sign announcement: %d bytes, more than %d", len(out), MaxAnnouncementSize)
-	}
-	return out, nil
+	return proto.Marshal(&pb.SignedAnnouncement{Announcement: body, Signature: sig})
 }
 
 // ErrInvalid is matched by every *InvalidError.

@@ -2,6 +2,8 @@ package discovery
 
 import (
 	"crypto/rand"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -153,4 +155,37 @@ func FuzzValidateAnnouncement(f *testing.F) {
 		require.Equal(t, n.id, got.NodeID)
 		require.LessOrEqual(t, len(got.Addrs), maxAddrs)
 	})
+}
+
+// Addresses that do not fit are left out, the first ones kept, and the
+// result still validates; an address too long to ever validate is skipped.
+func TestSignKeepsTheAddressesThatFit(t *testing.T) {
+	n := newTestNode(t)
+	a := n.ann(1)
+	a.Addrs = nil
+	tooLong := ma.StringCast("/dns4/" + strings.Repeat("x", 300) + "/tcp/1")
+	a.Addrs = append(a.Addrs, tooLong)
+	for i := range 40 {
+		a.Addrs = append(a.Addrs, ma.StringCast(fmt.Sprintf("/dns4/%s%03d.example/tcp/%d", strings.Repeat("h", 180), i, 4000+i)))
+	}
+	b, kept, err := SignWithin(n.key, a)
+	require.NoError(t, err)
+	require.LessOrEqual(t, len(b), MaxAnnouncementSize)
+	require.Greater(t, kept, 5)
+	require.Less(t, kept, 32)
+	got, err := Validate(b, n.id, now, noSeq)
+	require.NoError(t, err)
+	require.Len(t, got.Addrs, kept)
+	for i, addr := range got.Addrs {
+		require.True(t, a.Addrs[i+1].Equal(addr), "address %d", i)
+	}
+
+	// A handful of ordinary addresses all fit.
+	a.Addrs = a.Addrs[:0]
+	for i := range 12 {
+		a.Addrs = append(a.Addrs, ma.StringCast(fmt.Sprintf("/ip6/2001:db8::%x/udp/4001/quic-v1", i)))
+	}
+	_, kept, err = SignWithin(n.key, a)
+	require.NoError(t, err)
+	require.Equal(t, 12, kept)
 }

@@ -52,6 +52,9 @@ type Announcer struct {
 
 	seqMu sync.Mutex
 	seq   uint64
+	// kept is how many of our addresses the last announcement carried,
+	// to warn once when they stop fitting.
+	kept int
 
 	// Rejected counts announcements the validator rejected, for tests and
 	// metrics.
@@ -241,7 +244,7 @@ func (a *Announcer) announceLoop() {
 	rng := rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
 	for {
 		if err := a.publish(false); err != nil && a.ctx.Err() == nil {
-			log.Debugw("announce failed", "err", err)
+			log.Warnw("announce failed", "err", err)
 		}
 		t := time.NewTimer(time.Duration(float64(a.cfg.Interval) * (0.9 + 0.2*rng.Float64())))
 		select {
@@ -261,13 +264,28 @@ func (a *Announcer) publish(leaving bool) error {
 	ann.Seq = a.seq
 	a.seqMu.Unlock()
 	ann.NodeID, ann.Time, ann.Leaving = a.self, time.Now(), leaving
-	b, err := Sign(a.cfg.Key, ann)
+	b, kept, err := SignWithin(a.cfg.Key, ann)
 	if err != nil {
 		return err
 	}
+	a.noteKept(kept, len(ann.Addrs))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	return a.topic.Publish(ctx, b)
+}
+
+// noteKept warns when our announcement cannot carry all our addresses
+// (once per change, not every interval): peers then learn only the first
+// ones.
+func (a *Announcer) noteKept(kept, have int) {
+	a.seqMu.Lock()
+	changed := kept != a.kept
+	a.kept = kept
+	a.seqMu.Unlock()
+	if changed && kept < have {
+		log.Warnw("announcement carries only some of our listen addresses: too many or too long to fit",
+			"announced", kept, "listening", have, "limit_bytes", MaxAnnouncementSize)
+	}
 }
 
 // leaveLinger is how long Close lets the leaving announcement travel
