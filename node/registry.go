@@ -371,6 +371,15 @@ func (r *registry) Done(c network.Conn, rep handshake.Report) {
 			a.events = append(a.events, EvtPeer{Peer: p, Kind: EventPending, Status: StatusPending})
 		}
 	default:
+		if rec.session != nil && !rec.session.conn.IsClosed() {
+			// Another session took over (crossed dials: Begin closed this
+			// connection in its favour). This one's failure is that
+			// hand-over, not the node's: its status follows the live
+			// session.
+			a.close = append(a.close, c)
+			log.Debugw("handshake superseded by another session", "peer", p, "err", rep.Err)
+			break
+		}
 		if rep.Identity.Instance != "" {
 			// A peer refused after a valid hello is still worth showing:
 			// the operator sees who it was and why it was refused.
