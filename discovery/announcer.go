@@ -10,6 +10,7 @@ import (
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/discovery"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -36,6 +37,9 @@ type AnnouncerConfig struct {
 	// IsVerified admits a peer to the topic: only Verified nodes exchange
 	// announcements and gossip with us.
 	IsVerified func(peer.ID) bool
+	// Discovery, if set, lets pubsub advertise the topic and find more
+	// members when it has too few (Rendezvous.TopicDiscovery).
+	Discovery discovery.Discovery
 }
 
 // Announcer publishes our signed announcements on the network's GossipSub
@@ -52,6 +56,8 @@ type Announcer struct {
 
 	seqMu sync.Mutex
 	seq   uint64
+	// latest is our last signed announcement, for peer exchange.
+	latest []byte
 	// kept is how many of our addresses the last announcement carried,
 	// to warn once when they stop fitting.
 	kept int
@@ -148,7 +154,7 @@ func NewAnnouncer(h host.Host, cfg AnnouncerConfig) (*Announcer, error) {
 	params, thresholds := scoreParams(topicName)
 	ctx, cancel := context.WithCancel(context.Background())
 	a := &Announcer{cfg: cfg, self: h.ID(), ctx: ctx, cancel: cancel, seq: uint64(time.Now().UnixNano())}
-	ps, err := pubsub.NewGossipSub(ctx, h,
+	opts := []pubsub.Option{
 		pubsub.WithBlacklist(&verifiedOnly{
 			isVerified:  cfg.IsVerified,
 			isConnected: func(p peer.ID) bool { return h.Network().Connectedness(p) == network.Connected },
@@ -159,10 +165,14 @@ func NewAnnouncer(h host.Host, cfg AnnouncerConfig) (*Announcer, error) {
 		pubsub.WithPeerExchange(false),
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
 		pubsub.WithPeerScore(params, thresholds),
-		pubsub.WithMaxMessageSize(2*MaxAnnouncementSize),
+		pubsub.WithMaxMessageSize(2 * MaxAnnouncementSize),
 		pubsub.WithPeerScoreInspect(pubsub.PeerScoreInspectFn(a.scores.set), scoreInspectPeriod),
 		pubsub.WithRawTracer(&a.traffic),
-	)
+	}
+	if cfg.Discovery != nil {
+		opts = append(opts, pubsub.WithDiscovery(cfg.Discovery))
+	}
+	ps, err := pubsub.NewGossipSub(ctx, h, opts...)
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("start gossipsub: %w", err)
@@ -208,6 +218,14 @@ func (a *Announcer) Traffic() Traffic { return a.traffic.snapshot() }
 // Score is p's GossipSub peer score as pubsub last reported it (every
 // half second); false if pubsub does not track p.
 func (a *Announcer) Score(p peer.ID) (float64, bool) { return a.scores.get(p) }
+
+// Latest is our last signed announcement (nil before the first): peer
+// exchange answers with it first.
+func (a *Announcer) Latest() []byte {
+	a.seqMu.Lock()
+	defer a.seqMu.Unlock()
+	return a.latest
+}
 
 // PubSub is the GossipSub instance (for scores and tests).
 func (a *Announcer) PubSub() *pubsub.PubSub { return a.ps }
@@ -269,6 +287,11 @@ func (a *Announcer) publish(leaving bool) error {
 		return err
 	}
 	a.noteKept(kept, len(ann.Addrs))
+	if !leaving {
+		a.seqMu.Lock()
+		a.latest = b
+		a.seqMu.Unlock()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	return a.topic.Publish(ctx, b)

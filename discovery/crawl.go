@@ -30,6 +30,10 @@ type CrawlConfig struct {
 	Timeout time.Duration
 	// Concurrency caps the exchanges in flight.
 	Concurrency int
+	// Skip are nodes never asked nor counted as unvisited: the crawling
+	// node itself when it crawls from another, so its own connections do
+	// not shortcut the walk.
+	Skip []peer.ID
 }
 
 // DefaultCrawlConfig is an unlimited depth, 1000 nodes, 30 s, 8 at once.
@@ -106,6 +110,12 @@ func Crawl(ctx context.Context, start peer.ID, fetch FetchFunc, cfg CrawlConfig)
 	var res CrawlResult
 	anns := map[peer.ID]Announcement{}
 	visited := map[peer.ID]bool{start: true}
+	skip := map[peer.ID]bool{}
+	for _, id := range cfg.Skip {
+		if id != start {
+			visited[id], skip[id] = true, true
+		}
+	}
 	level := []CrawledNode{{NodeID: start}}
 	for depth := 0; len(level) > 0; depth++ {
 		room := cfg.MaxPeers - len(res.Nodes)
@@ -165,7 +175,7 @@ func Crawl(ctx context.Context, start peer.ID, fetch FetchFunc, cfg CrawlConfig)
 		}
 	}
 	for id := range seen {
-		if !asked[id] {
+		if !asked[id] && !skip[id] {
 			res.Unvisited++
 		}
 	}

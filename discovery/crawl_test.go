@@ -205,3 +205,26 @@ func TestCrawlConfigValidate(t *testing.T) {
 		require.Error(t, err, "%+v", c)
 	}
 }
+
+// A node in Skip (the crawling node, connected to everyone) is neither
+// asked nor a shortcut: the walk keeps the line's depths.
+func TestCrawlSkipsTheCrawler(t *testing.T) {
+	g := newGraph(t, 6)
+	for i := range 4 {
+		g.link(i, i+1)
+	}
+	for i := range 5 {
+		g.link(5, i) // node 5 crawls and is linked to all
+	}
+	cfg := crawlConfig(-1)
+	cfg.Skip = []peer.ID{g.id(5)}
+	res := g.crawl(t, cfg)
+	require.Len(t, res.Nodes, 5)
+	for i, n := range res.Nodes {
+		require.Equal(t, g.id(i), n.NodeID)
+		require.Equal(t, i, n.Depth)
+	}
+	require.Zero(t, res.Unvisited)
+	_, asked := g.asked.Load(g.id(5))
+	require.False(t, asked)
+}

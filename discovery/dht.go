@@ -10,6 +10,7 @@ import (
 
 	logging "github.com/ipfs/go-log/v2"
 	dht "github.com/libp2p/go-libp2p-kad-dht"
+	"github.com/libp2p/go-libp2p/core/discovery"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -167,4 +168,26 @@ func (r *Rendezvous) Close() error {
 	r.cancel()
 	r.wg.Wait()
 	return r.dht.Close()
+}
+
+// TopicDiscovery is the DHT's routing discovery for pubsub (its
+// WithDiscovery option): pubsub advertises the topics it joins and, while a
+// topic has too few peers, looks for more and dials them. Lookups answer
+// nothing once the node holds Want connections, so pubsub keeps to the same
+// connection budget as the rendezvous loop.
+func (r *Rendezvous) TopicDiscovery() discovery.Discovery { return budgeted{r} }
+
+type budgeted struct{ r *Rendezvous }
+
+func (b budgeted) Advertise(ctx context.Context, ns string, opts ...discovery.Option) (time.Duration, error) {
+	return b.r.rd.Advertise(ctx, ns, opts...)
+}
+
+func (b budgeted) FindPeers(ctx context.Context, ns string, opts ...discovery.Option) (<-chan peer.AddrInfo, error) {
+	if len(b.r.host.Network().Peers()) >= b.r.cfg.Want {
+		none := make(chan peer.AddrInfo)
+		close(none)
+		return none, nil
+	}
+	return b.r.rd.FindPeers(ctx, ns, opts...)
 }

@@ -66,6 +66,18 @@ type Peers struct {
 // encoding each), written as they are; at most DefaultExchangeMax of them
 // and MaxConnectedIDs connected IDs are kept.
 func EncodePeers(signed [][]byte, connected []peer.ID) []byte {
+	body := encodePeersBody(signed, connected)
+	out := protowire.AppendVarint(make([]byte, 0, len(body)+protowire.SizeVarint(uint64(len(body)))), uint64(len(body)))
+	return append(out, body...)
+}
+
+// LocalPeers is the answer a caller would decode from EncodePeers(signed,
+// connected): a node's view of itself, checked the same way.
+func LocalPeers(signed [][]byte, connected []peer.ID) (Peers, error) {
+	return DecodePeers(encodePeersBody(signed, connected))
+}
+
+func encodePeersBody(signed [][]byte, connected []peer.ID) []byte {
 	signed = signed[:min(len(signed), DefaultExchangeMax)]
 	connected = connected[:min(len(connected), MaxConnectedIDs)]
 	var body []byte
@@ -77,8 +89,7 @@ func EncodePeers(signed [][]byte, connected []peer.ID) []byte {
 		body = protowire.AppendTag(body, fieldConnected, protowire.BytesType)
 		body = protowire.AppendBytes(body, []byte(id))
 	}
-	out := protowire.AppendVarint(make([]byte, 0, len(body)+protowire.SizeVarint(uint64(len(body)))), uint64(len(body)))
-	return append(out, body...)
+	return body
 }
 
 // DecodePeers decodes an answer without its length prefix. A body that is
