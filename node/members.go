@@ -30,6 +30,7 @@ func (n *Node) wireAnnouncements() error {
 	n.ann, err = discovery.NewAnnouncer(n.host, discovery.AnnouncerConfig{
 		Key: n.key, NetworkID: n.cfg.Network.ID, Interval: n.cfg.AnnounceInterval,
 		Self: n.selfAnnouncement, Table: n.table, IsVerified: n.reg.isVerified,
+		Discovery: n.rv.TopicDiscovery(),
 	})
 	return err
 }
@@ -72,6 +73,7 @@ func (n *Node) startPeerEvents() {
 				if info, ok := n.reg.info(ev.Peer); ok {
 					n.table.Verified(ev.Peer, info.Identity.Name, string(info.Identity.Role), info.Identity.ListenAddrs)
 				}
+				n.exchangeOnVerify(ev.Peer)
 				// Only protocols the peer has said (identify) it speaks: if
 				// identify has not finished yet, pubsub hears of the peer
 				// from identify itself, once it is verified.

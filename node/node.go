@@ -130,6 +130,7 @@ func (n *Node) wire() error {
 	if err := n.wireAnnouncements(); err != nil {
 		return err
 	}
+	n.wirePeerExchange()
 	n.host.Network().Notify(&network.NotifyBundle{
 		ConnectedF:    n.onConnected,
 		DisconnectedF: func(_ network.Network, c network.Conn) { n.reg.disconnected(c) },

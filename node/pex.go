@@ -1,0 +1,113 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"peernode/discovery"
+)
+
+// exchangeAddrTTL is how long addresses learnt from a peer-exchange answer
+// stay in the peerstore: long enough to dial the member, short enough that
+// a member gone for good is forgotten.
+const exchangeAddrTTL = 10 * time.Minute
+
+// wirePeerExchange serves /peernode/peers/1.0.0 behind the verified-only
+// gate.
+func (n *Node) wirePeerExchange() {
+	n.Handle(discovery.PeersProtocol, func(s network.Stream) {
+		signed, connected := n.peersAnswer()
+		discovery.ServePeers(s, signed, connected)
+	})
+}
+
+// peersAnswer is what the node tells an asking peer: its own latest
+// announcement first, then the freshest of its table, and the Verified
+// members it holds a live connection to.
+func (n *Node) peersAnswer() (signed [][]byte, connected []peer.ID) {
+	if own := n.ann.Latest(); own != nil {
+		signed = append(signed, own)
+	}
+	signed = append(signed, n.table.Signed(discovery.DefaultExchangeMax-len(signed))...)
+	for _, p := range n.reg.all() {
+		if p.Status == StatusVerified && len(p.Conns) > 0 {
+			connected = append(connected, p.ID)
+		}
+	}
+	return signed, connected
+}
+
+// ExchangePeers asks a node for the announcements it holds and the members
+// it is connected to (dialling it by node ID if need be, see OpenStream).
+// Announcements signed less than StaleAfter ago enter our member table
+// (source "exchange"), and their addresses our peerstore. Asking ourselves
+// answers from our own table, as a peer would be answered.
+func (n *Node) ExchangePeers(ctx context.Context, p peer.ID) (discovery.Peers, error) {
+	if p == n.id {
+		return discovery.LocalPeers(n.peersAnswer())
+	}
+	s, err := n.OpenStream(ctx, p, discovery.PeersProtocol)
+	if err != nil {
+		return discovery.Peers{}, err
+	}
+	// The stream has its own deadline (ExchangeTimeout); a caller's
+	// shorter context ends it sooner.
+	stop := context.AfterFunc(ctx, func() { _ = s.Reset() })
+	defer stop()
+	got, err := discovery.ReadPeers(s)
+	if err != nil {
+		if ctx.Err() != nil {
+			return discovery.Peers{}, fmt.Errorf("peer exchange with %s: %w", p, ctx.Err())
+		}
+		return discovery.Peers{}, err
+	}
+	n.learn(got)
+	return got, nil
+}
+
+// learn keeps what a peer-exchange answer taught: fresh announcements into
+// the table, their addresses into the peerstore. A stale announcement
+// (signed more than StaleAfter ago) is left out: its node may be gone, and
+// taking it in would keep it in tables longer than StaleAfter.
+func (n *Node) learn(got discovery.Peers) {
+	now := time.Now()
+	for i, a := range got.Announcements {
+		if a.NodeID == n.id || now.Sub(a.Time) > n.cfg.StaleAfter {
+			continue
+		}
+		n.host.Peerstore().AddAddrs(a.NodeID, a.Addrs, exchangeAddrTTL)
+		n.table.Observe(a, got.Signed[i], discovery.SourceExchange)
+	}
+}
+
+// Crawl walks the network from this node, breadth first along the
+// connections each node reports (see discovery.Crawl).
+func (n *Node) Crawl(ctx context.Context, cfg discovery.CrawlConfig) (discovery.CrawlResult, error) {
+	return n.CrawlFrom(ctx, n.id, cfg)
+}
+
+// CrawlFrom walks the network as seen from start: start's connections,
+// theirs, and so on. This node asks each one, but is not itself part of
+// the walk unless it is start.
+func (n *Node) CrawlFrom(ctx context.Context, start peer.ID, cfg discovery.CrawlConfig) (discovery.CrawlResult, error) {
+	if start != n.id {
+		cfg.Skip = append(append([]peer.ID(nil), cfg.Skip...), n.id)
+	}
+	return discovery.Crawl(ctx, start, n.ExchangePeers, cfg)
+}
+
+// exchangeOnVerify asks a newly verified peer for its table once, so a node
+// that joins fills its table at once rather than over an announce interval.
+func (n *Node) exchangeOnVerify(p peer.ID) {
+	n.spawn(func() {
+		ctx, cancel := context.WithTimeout(n.ctx, discovery.ExchangeTimeout)
+		defer cancel()
+		if _, err := n.ExchangePeers(ctx, p); err != nil && n.ctx.Err() == nil {
+			log.Debugw("peer exchange after verification failed", "peer", p, "err", err)
+		}
+	})
+}
