@@ -145,6 +145,10 @@ type Config struct {
 	// table prunes it (at that moment, not at a sweep). Default 120 s; keep
 	// it several announce intervals long.
 	StaleAfter time.Duration
+
+	// MDNS finds members on the local network by multicast DNS. Off by
+	// default: a private cluster names its bootstrap peers.
+	MDNS bool
 }
 
 // DuplicatePolicy: see Config.DuplicatePolicy.

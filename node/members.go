@@ -1,7 +1,9 @@
 package node
 
 import (
+	"fmt"
 	"path/filepath"
+	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/event"
@@ -9,6 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"peernode/discovery"
+	"peernode/internal/atomicfile"
 )
 
 // membersFileName keeps the member table across restarts.
@@ -19,13 +22,19 @@ func (n *Node) membersPath() string { return filepath.Join(n.cfg.DataDir, member
 // wireAnnouncements loads the saved member table and joins the network's
 // announcement topic.
 func (n *Node) wireAnnouncements() error {
-	n.table = discovery.NewTable(n.cfg.StaleAfter, nil, nil)
+	n.table = discovery.NewTable(n.cfg.StaleAfter, nil, func(discovery.Event) { n.tableDirty.Store(true) })
 	loaded, skipped, err := n.table.Load(n.membersPath())
-	switch {
-	case err != nil:
-		log.Warnw("member table not loaded; starting empty", "err", err)
-	case skipped > 0:
-		log.Warnw("member table: skipped unreadable entries", "loaded", loaded, "skipped", skipped)
+	if err != nil || skipped > 0 {
+		// The file will be rewritten: keep what it held for the operator.
+		aside, aerr := atomicfile.CopyAside(n.membersPath(), time.Now())
+		if aerr != nil {
+			return fmt.Errorf("member table %s is unreadable (%v) and cannot be copied aside: %w", n.membersPath(), err, aerr)
+		}
+		if err != nil {
+			log.Warnw("member table unreadable; starting empty (bootstrap peers still apply)", "err", err, "kept_as", aside)
+		} else {
+			log.Warnw("member table: skipped unreadable entries", "loaded", loaded, "skipped", skipped, "kept_as", aside)
+		}
 	}
 	n.ann, err = discovery.NewAnnouncer(n.host, discovery.AnnouncerConfig{
 		Key: n.key, NetworkID: n.cfg.Network.ID, Interval: n.cfg.AnnounceInterval,
@@ -33,6 +42,32 @@ func (n *Node) wireAnnouncements() error {
 		Discovery: n.rv.TopicDiscovery(),
 	})
 	return err
+}
+
+// membersSaveInterval is how often a changed member table is written out,
+// so a crash loses at most that much of it.
+const membersSaveInterval = 30 * time.Second
+
+// saveMembersLoop writes the member table whenever it changed, every
+// membersSaveInterval; Close writes it a last time.
+func (n *Node) saveMembersLoop() {
+	n.spawn(func() {
+		t := time.NewTicker(membersSaveInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-n.ctx.Done():
+				return
+			case <-t.C:
+			}
+			if n.tableDirty.Swap(false) {
+				if err := n.table.Save(n.membersPath()); err != nil {
+					n.tableDirty.Store(true)
+					log.Warnw("member table not saved; retrying later", "path", n.membersPath(), "err", err)
+				}
+			}
+		}
+	})
 }
 
 // selfAnnouncement is what the node says about itself.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -40,6 +41,10 @@ type Node struct {
 	rv    *discovery.Rendezvous
 	table *discovery.Table
 	ann   *discovery.Announcer
+	mdns  interface{ Close() error }
+	// tableDirty is set when the member table changes and cleared when it
+	// is saved.
+	tableDirty atomic.Bool
 
 	// spawnMu guards closing and wg.Add, so nothing is spawned once Close
 	// has begun waiting.
@@ -187,7 +192,13 @@ func (n *Node) Start() error {
 	}
 	n.rv.Start()
 	n.ann.Start()
+	if n.cfg.MDNS {
+		if err := n.startMDNS(); err != nil {
+			return fmt.Errorf("start mDNS: %w", err)
+		}
+	}
 	n.startPeerEvents()
+	n.saveMembersLoop()
 	if len(n.bootstrapPeers()) > 0 {
 		n.wg.Add(1)
 		go func() {
@@ -210,6 +221,9 @@ func (n *Node) Close() error {
 		var errs []error
 		if n.api != nil {
 			errs = append(errs, n.api.close())
+		}
+		if n.mdns != nil {
+			errs = append(errs, n.mdns.Close())
 		}
 		if n.ann != nil {
 			errs = append(errs, n.ann.Close())

@@ -2,6 +2,8 @@ package test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -160,6 +162,25 @@ func TestRestartReconnectsFromTable(t *testing.T) {
 	cfg.Bootstrap = nil
 	again := StartNode(t, cfg)
 	WaitVerified(t, again, seed.ID())
+}
+
+// A member table that cannot be read is kept aside, not overwritten, and
+// the node starts anyway.
+func TestCorruptMemberTableKeptAside(t *testing.T) {
+	t.Parallel()
+	cfg := Config(t, "corrupt")
+	cfg.APIAddr = ""
+	require.NoError(t, os.MkdirAll(cfg.DataDir, 0o700))
+	garbage := []byte("{\"version\": 1, \"members\": [tru")
+	require.NoError(t, os.WriteFile(filepath.Join(cfg.DataDir, "members.json"), garbage, 0o600))
+	n := StartNode(t, cfg)
+	require.NoError(t, n.Close())
+	aside, err := filepath.Glob(filepath.Join(cfg.DataDir, "members.json.corrupt-*"))
+	require.NoError(t, err)
+	require.Len(t, aside, 1)
+	b, err := os.ReadFile(aside[0])
+	require.NoError(t, err)
+	require.Equal(t, garbage, b)
 }
 
 // Ten nodes bootstrapped from one: every table holds the other nine; when

@@ -3,9 +3,11 @@
 package atomicfile
 
 import (
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // Write writes data to a temporary file beside path, syncs it and
@@ -46,4 +48,22 @@ func Write(path string, data []byte, perm fs.FileMode) error {
 		_ = d.Close()
 	}
 	return nil
+}
+
+// AsidePath is where a file that could not be read is kept:
+// <path>.corrupt-<UTC time>.
+func AsidePath(path string, now time.Time) string {
+	return fmt.Sprintf("%s.corrupt-%s", path, now.UTC().Format("20060102T150405Z"))
+}
+
+// CopyAside keeps a copy of path's current contents at AsidePath, so the
+// file can be rewritten without losing what an operator may need to
+// recover. It returns where the copy is.
+func CopyAside(path string, now time.Time) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	aside := AsidePath(path, now)
+	return aside, Write(aside, b, 0o600)
 }

@@ -117,7 +117,7 @@ func OpenTrust(dataDir string, policy Policy, o TrustOptions) (t *Trust, warning
 		if err == nil {
 			err = fmt.Errorf("unknown version %d", f.Version)
 		}
-		aside := asidePath(t.path, o.Now())
+		aside := atomicfile.AsidePath(t.path, o.Now())
 		if rerr := os.Rename(t.path, aside); rerr != nil {
 			return nil, nil, fmt.Errorf("trust store %s is corrupt (%v) and cannot be moved aside: %w", t.path, err, rerr)
 		}
@@ -135,17 +135,13 @@ func OpenTrust(dataDir string, policy Policy, o TrustOptions) (t *Trust, warning
 		t.records[r.NodeID] = r
 	}
 	if skipped > 0 {
-		aside := asidePath(t.path, o.Now())
+		aside := atomicfile.AsidePath(t.path, o.Now())
 		if err := atomicfile.Write(aside, b, 0o600); err != nil {
 			return nil, nil, fmt.Errorf("trust store %s has %d unreadable record(s) and cannot be copied aside: %w", t.path, skipped, err)
 		}
 		return t, fmt.Errorf("trust store %s: ignored %d unreadable record(s); the file as it was is kept as %s", t.path, skipped, aside), nil
 	}
 	return t, nil, nil
-}
-
-func asidePath(path string, now time.Time) string {
-	return fmt.Sprintf("%s.corrupt-%s", path, now.UTC().Format("20060102T150405Z"))
 }
 
 // Policy returns the trust policy.
