@@ -127,6 +127,9 @@ func TestStalePruningAndLeaving(t *testing.T) {
 		}
 	}
 	crashed, leaving, survivors := nodes[3], nodes[2], nodes[:2]
+	// A live member pruned and heard again would come back with a new
+	// FirstHeard.
+	first := [2]time.Time{waitMember(t, survivors[0], survivors[1].ID()).FirstHeard, waitMember(t, survivors[1], survivors[0].ID()).FirstHeard}
 
 	// Crash: the host goes away without announcing anything.
 	require.NoError(t, crashed.Host().Close())
@@ -145,9 +148,12 @@ func TestStalePruningAndLeaving(t *testing.T) {
 	}
 	require.Less(t, time.Since(t1), 800*time.Millisecond, "a leaving node is removed at once, not when it goes stale")
 
-	// Nobody alive was pruned.
-	require.True(t, hasMember(survivors[0], survivors[1].ID()))
-	require.True(t, hasMember(survivors[1], survivors[0].ID()))
+	// Nobody alive was pruned, not even for a moment.
+	for i, s := range survivors {
+		m, ok := discoveryMember(s, survivors[1-i].ID())
+		require.True(t, ok, "a live member was pruned")
+		require.True(t, first[i].Equal(m.FirstHeard), "a live member was pruned and heard again")
+	}
 }
 
 // A restarted node finds its network from the saved member table, without
