@@ -56,6 +56,10 @@ type RendezvousConfig struct {
 	// Connect dials a found member (through the node, so the handshake and
 	// its gate apply).
 	Connect func(ctx context.Context, ai peer.AddrInfo) error
+	// Admit, if set, filters the routing table: only peers it admits (the
+	// node's Verified peers) are kept and asked. A peer admitted later is
+	// taken in on its next EvtPeerProtocolsUpdated.
+	Admit func(peer.ID) bool
 }
 
 // Rendezvous runs the network's private DHT and finds other members
@@ -91,7 +95,11 @@ func NewRendezvous(h host.Host, cfg RendezvousConfig) (*Rendezvous, error) {
 	case DHTAuto:
 		mode = dht.ModeAuto
 	}
-	d, err := dht.New(h, dht.ProtocolPrefix(ProtocolPrefix(cfg.NetworkID)), dht.Mode(mode))
+	opts := []dht.Option{dht.ProtocolPrefix(ProtocolPrefix(cfg.NetworkID)), dht.Mode(mode)}
+	if cfg.Admit != nil {
+		opts = append(opts, dht.RoutingTableFilter(func(_ any, p peer.ID) bool { return cfg.Admit(p) }))
+	}
+	d, err := dht.New(h, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("start DHT: %w", err)
 	}

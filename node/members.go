@@ -109,10 +109,14 @@ func (n *Node) startPeerEvents() {
 					n.table.Verified(ev.Peer, info.Identity.Name, string(info.Identity.Role), info.Identity.ListenAddrs)
 				}
 				n.exchangeOnVerify(ev.Peer)
-				// Only protocols the peer has said (identify) it speaks: if
-				// identify has not finished yet, pubsub hears of the peer
-				// from identify itself, once it is verified.
-				if supported, err := n.host.Peerstore().SupportsProtocols(ev.Peer, gossipProtocols...); err == nil && len(supported) > 0 {
+				// Pubsub and the DHT ignored the peer while it was
+				// unverified: tell them again. Pubsub is offered only the
+				// protocols the peer said (identify) it speaks; the DHT
+				// reads the peerstore. If identify has not finished yet,
+				// both hear of the peer from identify itself, once it is
+				// verified.
+				if known, err := n.host.Peerstore().GetProtocols(ev.Peer); err == nil && len(known) > 0 {
+					supported, _ := n.host.Peerstore().SupportsProtocols(ev.Peer, gossipProtocols...)
 					_ = em.Emit(event.EvtPeerProtocolsUpdated{Peer: ev.Peer, Added: supported})
 				}
 			}

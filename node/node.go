@@ -127,7 +127,7 @@ func (n *Node) wire() error {
 	}
 	n.rv, err = discovery.NewRendezvous(n.host, discovery.RendezvousConfig{
 		NetworkID: n.cfg.Network.ID, Mode: n.cfg.DHTMode, Interval: n.cfg.RendezvousInterval,
-		Want: n.cfg.ConnMgrLow, Connect: n.connect,
+		Want: n.cfg.ConnMgrLow, Connect: n.connect, Admit: n.reg.isVerified,
 	})
 	if err != nil {
 		return err
