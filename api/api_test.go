@@ -24,6 +24,14 @@ type fakeBackend struct {
 	// calls.
 	trustErr error
 	calls    *[]trustCall
+	// crawlErr is what Crawl returns; crawls, if set, records the
+	// requests it got.
+	crawlErr error
+	crawls   *[]CrawlRequest
+	// crawlStarted, if set, makes Crawl signal on it and wait for its
+	// context to end, then send the context's error on crawlEnded.
+	crawlStarted chan<- struct{}
+	crawlEnded   chan<- error
 }
 
 type trustCall struct {
@@ -46,11 +54,54 @@ func (fakeBackend) Peers() []PeerInfo {
 	return []PeerInfo{
 		{NodeID: "12D3KooWpeer", Addrs: []string{"/ip4/127.0.0.1/tcp/2"}, Direction: "inbound",
 			ConnectedSince: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Status: PeerStatusVerified,
-			Name: "beta", Role: "full", Version: "0.1.0", HandshakeRTTMillis: 1.25},
+			Name: "beta", Role: "full", Version: "0.1.0", HandshakeRTTMillis: 1.25,
+			Connected: true, LastHeard: time.Date(2026, 1, 2, 3, 5, 0, 0, time.UTC), BlobCount: 7},
 		{NodeID: "12D3KooWgone", Addrs: []string{"/ip4/127.0.0.1/tcp/3/p2p/12D3KooWgone"}, Status: PeerStatusDisconnected,
 			Name: "gamma", Role: "client", Version: "0.1.0",
 			LastFailure: &Failure{Reason: "not_allowed", Message: "revoked", At: time.Date(2026, 1, 2, 3, 4, 6, 0, time.UTC)}},
 	}
+}
+
+func (fakeBackend) Members() []Member {
+	return []Member{
+		{NodeID: fakePeer, Name: "beta", Role: "full", Addrs: []string{"/ip4/127.0.0.1/tcp/2/p2p/" + fakePeer},
+			Version: "0.1.0", BlobCount: 7, BytesStored: 4096, Seq: 42,
+			FirstHeard: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), LastHeard: time.Date(2026, 1, 2, 3, 5, 0, 0, time.UTC),
+			Source: "gossip", Connected: true, Status: PeerStatusVerified},
+		// Known only from the saved table: no addresses, not in the registry.
+		{NodeID: "12D3KooWsaved", Name: "delta", Source: "saved", Status: MemberStatusUnknown,
+			FirstHeard: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), LastHeard: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)},
+	}
+}
+
+// fakeCrawl is what the fake backend's Crawl answers: the start, a node
+// it reached and one that did not answer; nil lists the server must turn
+// into [].
+var fakeCrawl = CrawlResult{
+	Nodes: []CrawledNode{
+		{NodeID: fakeSelf, Name: "n", Addrs: []string{"/ip4/127.0.0.1/tcp/1/p2p/" + fakeSelf},
+			ConnectedCount: 1, Connected: []string{fakePeer}, Announcements: 2},
+		{NodeID: fakePeer, Depth: 1, Via: fakeSelf, Name: "beta", Addrs: []string{"/ip4/127.0.0.1/tcp/2/p2p/" + fakePeer},
+			ConnectedCount: 1, Connected: []string{fakeSelf}, Announcements: 2},
+		{NodeID: "12D3KooWgone", Depth: 2, Via: fakePeer, Error: "crawl timed out"},
+	},
+	Members: 2, Dropped: 1, Unvisited: 3, TimedOut: true, ElapsedMillis: 1500.5,
+}
+
+func (f fakeBackend) Crawl(ctx context.Context, req CrawlRequest) (CrawlResult, error) {
+	if f.crawls != nil {
+		*f.crawls = append(*f.crawls, req)
+	}
+	if f.crawlStarted != nil {
+		f.crawlStarted <- struct{}{}
+		<-ctx.Done()
+		f.crawlEnded <- ctx.Err()
+		return CrawlResult{}, ctx.Err()
+	}
+	if f.crawlErr != nil {
+		return CrawlResult{}, f.crawlErr
+	}
+	return fakeCrawl, nil
 }
 
 func (fakeBackend) Trust() TrustList {
@@ -133,9 +184,12 @@ func do(t *testing.T, method, addr, path, auth, body string) (int, string) {
 }
 
 func TestEveryRequestNeedsTheToken(t *testing.T) {
-	var calls []trustCall
-	addr := serve(t, fakeBackend{calls: &calls})
-	paths := []string{"/v1/id", "/v1/peers", "/v1/connect", "/v1/trust", "/v1/trust/pending", "/nope"}
+	var (
+		calls  []trustCall
+		crawls []CrawlRequest
+	)
+	addr := serve(t, fakeBackend{calls: &calls, crawls: &crawls})
+	paths := []string{"/v1/id", "/v1/peers", "/v1/members", "/v1/crawl", "/v1/crawl?depth=1", "/v1/connect", "/v1/trust", "/v1/trust/pending", "/nope"}
 	for _, a := range TrustActions {
 		paths = append(paths, "/v1/trust/"+fakePeer+"/"+string(a))
 	}
@@ -149,6 +203,7 @@ func TestEveryRequestNeedsTheToken(t *testing.T) {
 		}
 	}
 	require.Empty(t, calls, "no trust action without the token")
+	require.Empty(t, crawls, "no crawl without the token")
 	code, _ := get(t, addr, "/v1/id", "Bearer "+token)
 	require.Equal(t, http.StatusOK, code)
 }
@@ -177,6 +232,13 @@ func TestJSONFieldNames(t *testing.T) {
 	require.NotContains(t, peers[1], "direction")
 	require.NotContains(t, peers[1], "connected_since")
 	require.Equal(t, map[string]any{"reason": "not_allowed", "message": "revoked", "at": "2026-01-02T03:04:06Z"}, peers[1]["last_failure"])
+	// What the member table adds: connected, last_heard and blob_count.
+	require.Equal(t, true, peers[0]["connected"])
+	require.Equal(t, "2026-01-02T03:05:00Z", peers[0]["last_heard"])
+	require.Equal(t, float64(7), peers[0]["blob_count"])
+	require.Equal(t, false, peers[1]["connected"], "connected is always there")
+	require.NotContains(t, peers[1], "last_heard", "never heard, no field")
+	require.Equal(t, float64(0), peers[1]["blob_count"], "blob_count is always there")
 
 	_, body = get(t, addr, "/v1/trust", "Bearer "+token)
 	var trust map[string]any

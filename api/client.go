@@ -71,6 +71,20 @@ func (c *Client) Peers(ctx context.Context) ([]PeerInfo, error) {
 	return out, c.do(ctx, http.MethodGet, "/v1/peers", nil, &out)
 }
 
+// Members returns the daemon's member table, by node ID.
+func (c *Client) Members(ctx context.Context) ([]Member, error) {
+	var out []Member
+	return out, c.do(ctx, http.MethodGet, "/v1/members", nil, &out)
+}
+
+// Crawl asks the daemon to crawl the network within req's bounds (start
+// from DefaultCrawlRequest); the daemon checks them (400 when out of range). ctx must outlast req.Timeout,
+// or the answer is lost when the crawl was nearly done.
+func (c *Client) Crawl(ctx context.Context, req CrawlRequest) (CrawlResult, error) {
+	var out CrawlResult
+	return out, c.do(ctx, http.MethodGet, "/v1/crawl?"+req.query(), nil, &out)
+}
+
 // Connect asks the daemon to connect to addr, a multiaddr ending in
 // /p2p/<node ID>.
 func (c *Client) Connect(ctx context.Context, addr string) (ConnectResult, error) {

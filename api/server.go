@@ -82,6 +82,8 @@ func NewServer(backend Backend, token string) *Server {
 	mux.Handle("GET /metrics", promhttp.Handler())
 	mux.HandleFunc("GET /v1/id", s.handleID)
 	mux.HandleFunc("GET /v1/peers", s.handlePeers)
+	mux.HandleFunc("GET /v1/members", s.handleMembers)
+	mux.HandleFunc("GET /v1/crawl", s.handleCrawl)
 	mux.HandleFunc("POST /v1/connect", s.handleConnect)
 	mux.HandleFunc("GET /v1/trust", s.handleTrust)
 	mux.HandleFunc("GET /v1/trust/pending", s.handlePending)
@@ -137,6 +139,51 @@ func (s *Server) handlePeers(w http.ResponseWriter, _ *http.Request) {
 		peers = []PeerInfo{}
 	}
 	writeJSON(w, http.StatusOK, peers)
+}
+
+func (s *Server) handleMembers(w http.ResponseWriter, _ *http.Request) {
+	ms := s.backend.Members()
+	if ms == nil {
+		ms = []Member{}
+	}
+	for i := range ms {
+		if ms[i].Addrs == nil {
+			ms[i].Addrs = []string{}
+		}
+	}
+	writeJSON(w, http.StatusOK, ms)
+}
+
+// handleCrawl runs a crawl within the query's bounds; the request's context
+// ends it early if the caller goes away.
+func (s *Server) handleCrawl(w http.ResponseWriter, r *http.Request) {
+	req, err := ParseCrawlQuery(r.URL.RawQuery)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	res, err := s.backend.Crawl(r.Context(), req)
+	switch {
+	case errors.Is(err, ErrBadRequest):
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	case err != nil:
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	if res.Nodes == nil {
+		res.Nodes = []CrawledNode{}
+	}
+	for i := range res.Nodes {
+		n := &res.Nodes[i]
+		if n.Addrs == nil {
+			n.Addrs = []string{}
+		}
+		if n.Connected == nil {
+			n.Connected = []string{}
+		}
+	}
+	writeJSON(w, http.StatusOK, res)
 }
 
 func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {

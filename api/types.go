@@ -55,6 +55,14 @@ type PeerInfo struct {
 	HandshakeRTTMillis float64 `json:"handshake_rtt_ms"`
 	// LastFailure is the last thing that went wrong with the node.
 	LastFailure *Failure `json:"last_failure,omitempty"`
+	// Connected is whether the host holds a live connection to the node.
+	Connected bool `json:"connected"`
+	// LastHeard is when the member table last heard of the node (an
+	// announcement, a verification); absent when it never did.
+	LastHeard time.Time `json:"last_heard,omitzero"`
+	// BlobCount is what the node's last announcement said it stores; 0
+	// before any.
+	BlobCount uint64 `json:"blob_count"`
 }
 
 // Failure is what last went wrong with a node.
@@ -77,6 +85,78 @@ const (
 	PeerStatusError        = "error"
 	PeerStatusDisconnected = "disconnected"
 )
+
+// Member is one entry of GET /v1/members: a node of the member table, as
+// its last announcement (or, before one, its handshake) described it.
+type Member struct {
+	NodeID string `json:"node_id"`
+	Name   string `json:"name"`
+	Role   string `json:"role"`
+	// Addrs are the addresses the node announced, each ending in
+	// /p2p/<node_id>; never null.
+	Addrs       []string `json:"addrs"`
+	Version     string   `json:"version"`
+	BlobCount   uint64   `json:"blob_count"`
+	BytesStored uint64   `json:"bytes_stored"`
+	// Seq is the sequence number of the last announcement; 0 before any.
+	Seq        uint64    `json:"seq"`
+	FirstHeard time.Time `json:"first_heard"`
+	LastHeard  time.Time `json:"last_heard"`
+	// Source is how the member entered the table: gossip, registry,
+	// exchange or saved.
+	Source string `json:"source"`
+	// Connected is whether the host holds a live connection to the node.
+	Connected bool `json:"connected"`
+	// Status is the node's status in the identity registry (see
+	// PeerInfo.Status), or "unknown" when the registry does not know it.
+	Status string `json:"status"`
+}
+
+// MemberStatusUnknown is a Member's status when the registry does not know
+// the node.
+const MemberStatusUnknown = "unknown"
+
+// CrawlResult is the answer to GET /v1/crawl.
+type CrawlResult struct {
+	// Nodes are those the crawl asked, in the order it reached them,
+	// breadth first; never null.
+	Nodes []CrawledNode `json:"nodes"`
+	// Members counts the distinct nodes whose announcements the answers
+	// carried, asked or not.
+	Members int `json:"members"`
+	// Dropped counts answer entries that failed verification.
+	Dropped int `json:"dropped"`
+	// Unvisited counts nodes seen in answers but not asked, because of
+	// the depth, the cap on nodes or the timeout.
+	Unvisited int `json:"unvisited"`
+	// TimedOut is set when the timeout (or the caller going away) ended
+	// the crawl before it was done.
+	TimedOut bool `json:"timed_out"`
+	// ElapsedMillis is how long the crawl took, in milliseconds.
+	ElapsedMillis float64 `json:"elapsed_ms"`
+}
+
+// CrawledNode is one node a crawl asked.
+type CrawledNode struct {
+	NodeID string `json:"node_id"`
+	// Depth is the node's distance in hops from the crawling node.
+	Depth int `json:"depth"`
+	// Via is the node whose answer listed it; empty for the start.
+	Via string `json:"via"`
+	// Name and Addrs are from the node's own announcement, as the
+	// freshest answer carried it; empty without one. Addrs end in
+	// /p2p/<node_id>; never null.
+	Name  string   `json:"name"`
+	Addrs []string `json:"addrs"`
+	// Connected are the nodes it answered it is connected to (never null),
+	// ConnectedCount how many.
+	ConnectedCount int      `json:"connected_count"`
+	Connected      []string `json:"connected"`
+	// Announcements counts the verified announcements its answer held.
+	Announcements int `json:"announcements"`
+	// Error says why it could not be asked; absent when it answered.
+	Error string `json:"error,omitempty"`
+}
 
 // TrustList is the answer to GET /v1/trust.
 type TrustList struct {
@@ -202,9 +282,15 @@ func (e *markedError) Unwrap() []error { return []error{e.err, e.kind} }
 // Backend is what the API serves. The node implements it.
 type Backend interface {
 	ID() IDInfo
-	// Peers lists the connected nodes, and those that presented an
-	// identity and went away, verified first, then by node ID.
+	// Peers lists the connected nodes, those that presented an identity
+	// and went away, and the members of the member table, verified first,
+	// then by node ID.
 	Peers() []PeerInfo
+	// Members lists the member table, by node ID.
+	Members() []Member
+	// Crawl walks the network within req's bounds (already validated and
+	// defaulted) and ctx. Errors marked ErrBadRequest are the caller's.
+	Crawl(ctx context.Context, req CrawlRequest) (CrawlResult, error)
 	Connect(ctx context.Context, addr string) (ConnectResult, error)
 	// Trust returns the trust policy and the operator's decisions.
 	Trust() TrustList

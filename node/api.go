@@ -12,6 +12,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"peernode/api"
+	"peernode/discovery"
 	"peernode/protocols/handshake"
 )
 
@@ -76,17 +77,39 @@ func (b backend) ID() api.IDInfo {
 	}
 }
 
-// Peers lists every node with a live connection, and those that presented
-// an identity and went away, so operators see who left: verified first,
-// then by node ID.
+// Peers lists every node with a live connection, those that presented an
+// identity and went away, so operators see who left, and the members of
+// the member table the registry does not list: verified first, then by
+// node ID.
 func (b backend) Peers() []api.PeerInfo {
-	all := b.n.Peers()
-	out := make([]api.PeerInfo, 0, len(all))
+	n := b.n
+	members := n.Members()
+	byID := make(map[peer.ID]discovery.Member, len(members))
+	for _, m := range members {
+		byID[m.NodeID] = m
+	}
+	all := n.Peers()
+	reg := make(map[peer.ID]PeerInfo, len(all))
+	listed := map[peer.ID]bool{n.id: true}
+	out := make([]api.PeerInfo, 0, len(all)+len(members))
 	for _, pi := range all {
+		reg[pi.ID] = pi
 		if len(pi.Conns) == 0 && !pi.HasIdentity {
 			continue
 		}
-		out = append(out, peerInfo(pi))
+		p := peerInfo(pi)
+		p.Connected = len(pi.Conns) > 0 || hasLiveConn(n, pi.ID)
+		if m, ok := byID[pi.ID]; ok {
+			p.LastHeard, p.BlobCount = m.LastHeard.UTC(), m.Announcement.BlobCount
+		}
+		out = append(out, p)
+		listed[pi.ID] = true
+	}
+	for _, m := range members {
+		if !listed[m.NodeID] {
+			pi, known := reg[m.NodeID]
+			out = append(out, memberPeerInfo(m, pi, known, hasLiveConn(n, m.NodeID)))
+		}
 	}
 	sort.SliceStable(out, func(i, j int) bool {
 		vi, vj := out[i].Status == api.PeerStatusVerified, out[j].Status == api.PeerStatusVerified
@@ -96,6 +119,88 @@ func (b backend) Peers() []api.PeerInfo {
 		return out[i].NodeID < out[j].NodeID
 	})
 	return out
+}
+
+// memberPeerInfo is the peers entry of a member the registry does not list:
+// what its announcement says, with the registry's status (and last failure)
+// if it knows the node, else "disconnected", or "new" for a connection the
+// registry has not seen yet.
+func memberPeerInfo(m discovery.Member, pi PeerInfo, known, connected bool) api.PeerInfo {
+	out := api.PeerInfo{NodeID: m.NodeID.String(), Status: api.PeerStatusDisconnected}
+	switch {
+	case known:
+		out = peerInfo(pi)
+	case connected:
+		out.Status = api.PeerStatusNew
+	}
+	a := m.Announcement
+	out.Addrs = p2pAddrs(m.NodeID, a.Addrs)
+	out.Name, out.Role, out.Version = a.Name, a.Role, a.Version
+	out.Connected, out.LastHeard, out.BlobCount = connected, m.LastHeard.UTC(), a.BlobCount
+	return out
+}
+
+// hasLiveConn reports whether the host holds a connection to p.
+func hasLiveConn(n *Node, p peer.ID) bool { return len(n.host.Network().ConnsToPeer(p)) > 0 }
+
+// Members lists the member table with each member's standing in the
+// registry, by node ID.
+func (b backend) Members() []api.Member {
+	n := b.n
+	status := map[peer.ID]string{}
+	for _, pi := range n.Peers() {
+		status[pi.ID] = pi.Status.String()
+	}
+	ms := n.Members()
+	out := make([]api.Member, 0, len(ms))
+	for _, m := range ms {
+		a := m.Announcement
+		st, ok := status[m.NodeID]
+		if !ok {
+			st = api.MemberStatusUnknown
+		}
+		out = append(out, api.Member{
+			NodeID: m.NodeID.String(), Name: a.Name, Role: a.Role, Addrs: p2pAddrs(m.NodeID, a.Addrs),
+			Version: a.Version, BlobCount: a.BlobCount, BytesStored: a.BytesStored, Seq: a.Seq,
+			FirstHeard: m.FirstHeard.UTC(), LastHeard: m.LastHeard.UTC(), Source: string(m.Source),
+			Connected: hasLiveConn(n, m.NodeID), Status: st,
+		})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].NodeID < out[j].NodeID })
+	return out
+}
+
+// Crawl walks the network from this node within req's bounds.
+func (b backend) Crawl(ctx context.Context, req api.CrawlRequest) (api.CrawlResult, error) {
+	cfg := discovery.DefaultCrawlConfig()
+	cfg.Depth, cfg.MaxPeers, cfg.Timeout = req.Depth, req.MaxPeers, req.Timeout
+	if err := cfg.Validate(); err != nil {
+		return api.CrawlResult{}, api.Mark(err, api.ErrBadRequest)
+	}
+	res, err := b.n.Crawl(ctx, cfg)
+	if err != nil {
+		return api.CrawlResult{}, err
+	}
+	out := api.CrawlResult{
+		Nodes:   make([]api.CrawledNode, 0, len(res.Nodes)),
+		Members: res.Members, Dropped: res.Dropped, Unvisited: res.Unvisited, TimedOut: res.TimedOut,
+		ElapsedMillis: float64(res.Elapsed) / float64(time.Millisecond),
+	}
+	for _, cn := range res.Nodes {
+		c := api.CrawledNode{
+			NodeID: cn.NodeID.String(), Depth: cn.Depth, Addrs: []string{},
+			ConnectedCount: len(cn.Connected), Connected: strs(cn.Connected),
+			Announcements: cn.Announcements, Error: cn.Err,
+		}
+		if cn.Via != "" {
+			c.Via = cn.Via.String()
+		}
+		if a := cn.Announcement; a != nil {
+			c.Name, c.Addrs = a.Name, p2pAddrs(cn.NodeID, a.Addrs)
+		}
+		out.Nodes = append(out.Nodes, c)
+	}
+	return out, nil
 }
 
 func (b backend) Connect(ctx context.Context, addr string) (api.ConnectResult, error) {

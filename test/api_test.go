@@ -2,16 +2,26 @@ package test
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 	"github.com/stretchr/testify/require"
 
 	"peernode/api"
+	"peernode/discovery"
 	"peernode/node"
+	"peernode/protocols/handshake"
 )
 
 // The control API of a real node, found the way the CLI finds it: through
@@ -114,4 +124,228 @@ func TestMetricsEndpoint(t *testing.T) {
 	require.Equal(t, http.StatusOK, code)
 	require.Contains(t, body, `peernode_handshake_results_total{direction="inbound",reason="none",result="verified"}`)
 	require.Contains(t, body, `peernode_handshake_duration_seconds_bucket`)
+}
+
+// The member table and the crawl through the API of real nodes, on a line
+// left - hub - right: left and right allow only the hub, so they never
+// stay connected, and each knows the other from the hub's gossip. Left
+// also remembers a ghost from a saved table: a member the registry never
+// met, since no dial reaches it.
+func TestAPIMembersAndCrawl(t *testing.T) {
+	t.Parallel()
+	ghost := saveGhostMember(t)
+	nodes := StartNodes(t, 3, func(i int, cfg *node.Config, _ []*node.Node) {
+		cfg.Trust = handshake.PolicyAllowlist
+		if i == 1 {
+			// The ghost stays in the table StaleAfter from the start.
+			cfg.StaleAfter = time.Minute
+			ghost.saveIn(t, cfg.DataDir)
+		}
+	})
+	hub, left, right := nodes[0], nodes[1], nodes[2]
+	for _, pair := range [][2]*node.Node{{hub, left}, {hub, right}, {left, hub}, {right, hub}} {
+		_, err := pair[0].Allow(pair[1].ID(), "test line")
+		require.NoError(t, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*WaitTimeout)
+	defer cancel()
+	for _, n := range []*node.Node{left, right} {
+		require.NoError(t, n.Connect(ctx, AddrInfo(hub)))
+		WaitVerified(t, n, hub.ID())
+		WaitVerified(t, hub, n.ID())
+	}
+	client := func(n *node.Node) *api.Client {
+		c, err := api.ClientForDataDir(n.Config().DataDir)
+		require.NoError(t, err)
+		return c
+	}
+	hubAPI, leftAPI := client(hub), client(left)
+	find := func(ms []api.Member, id peer.ID) (api.Member, bool) {
+		i := slices.IndexFunc(ms, func(m api.Member) bool { return m.NodeID == id.String() })
+		if i < 0 {
+			return api.Member{}, false
+		}
+		return ms[i], true
+	}
+
+	// The hub: both ends verified, connected, announced (seq set).
+	var ms []api.Member
+	require.Eventually(t, func() bool {
+		var err error
+		ms, err = hubAPI.Members(ctx)
+		require.NoError(t, err)
+		l, lok := find(ms, left.ID())
+		r, rok := find(ms, right.ID())
+		return lok && rok && l.Seq > 0 && r.Seq > 0
+	}, WaitTimeout, 20*time.Millisecond, "the hub never heard both ends announce")
+	require.True(t, slices.IsSortedFunc(ms, func(a, b api.Member) int { return strings.Compare(a.NodeID, b.NodeID) }), "sorted by node ID")
+	for _, n := range []*node.Node{left, right} {
+		m, _ := find(ms, n.ID())
+		require.Equal(t, n.Config().Name, m.Name)
+		require.Equal(t, string(n.Config().Role), m.Role)
+		require.Equal(t, node.Version, m.Version)
+		require.NotEmpty(t, m.Addrs)
+		for _, a := range m.Addrs {
+			require.True(t, strings.HasSuffix(a, "/p2p/"+m.NodeID), "address %s", a)
+		}
+		require.Contains(t, []string{"gossip", "registry", "exchange"}, m.Source)
+		require.True(t, m.Connected)
+		require.Equal(t, api.PeerStatusVerified, m.Status)
+		require.False(t, m.FirstHeard.After(m.LastHeard))
+		require.WithinDuration(t, time.Now(), m.LastHeard, WaitTimeout)
+		require.Equal(t, time.UTC, m.LastHeard.Location())
+	}
+
+	// Left: right is a member it holds no connection to, so /v1/members
+	// says so, and /v1/peers lists it with what the member table says.
+	require.Eventually(t, func() bool {
+		ms, err := leftAPI.Members(ctx)
+		require.NoError(t, err)
+		m, ok := find(ms, right.ID())
+		return ok && m.Seq > 0 && !m.Connected
+	}, WaitTimeout, 20*time.Millisecond, "left never heard of right through the hub")
+	ms, err := leftAPI.Members(ctx)
+	require.NoError(t, err)
+	m, _ := find(ms, right.ID())
+	require.NotEqual(t, api.PeerStatusVerified, m.Status)
+	require.Equal(t, right.Config().Name, m.Name)
+	g, ok := find(ms, ghost.id)
+	require.True(t, ok, "the saved ghost: %+v", ms)
+	require.Equal(t, "saved", g.Source)
+	require.Equal(t, api.MemberStatusUnknown, g.Status, "the registry never met it")
+	require.False(t, g.Connected)
+	require.Equal(t, "ghost", g.Name)
+	require.Equal(t, []string{ghost.addr + "/p2p/" + ghost.id.String()}, g.Addrs)
+	require.WithinDuration(t, ghost.heard, g.LastHeard, time.Second)
+
+	var peers []api.PeerInfo
+	byID := func(id peer.ID) (api.PeerInfo, bool) {
+		i := slices.IndexFunc(peers, func(p api.PeerInfo) bool { return p.NodeID == id.String() })
+		if i < 0 {
+			return api.PeerInfo{}, false
+		}
+		return peers[i], true
+	}
+	require.Eventually(t, func() bool {
+		var err error
+		peers, err = leftAPI.Peers(ctx)
+		require.NoError(t, err)
+		r, ok := byID(right.ID())
+		return len(peers) == 3 && ok && !r.Connected && !r.LastHeard.IsZero()
+	}, WaitTimeout, 20*time.Millisecond, "left's peers lack hub, right or ghost")
+	require.Equal(t, hub.ID().String(), peers[0].NodeID, "verified first: %+v", peers)
+	require.Equal(t, api.PeerStatusVerified, peers[0].Status)
+	require.True(t, peers[0].Connected)
+	require.False(t, peers[0].LastHeard.IsZero())
+	require.True(t, peers[1].NodeID < peers[2].NodeID, "then by node ID")
+	r, _ := byID(right.ID())
+	require.NotEqual(t, api.PeerStatusVerified, r.Status)
+	require.Equal(t, right.Config().Name, r.Name)
+	gp, ok := byID(ghost.id)
+	require.True(t, ok)
+	require.Equal(t, api.PeerStatusDisconnected, gp.Status, "a member the registry does not know, not connected")
+	require.False(t, gp.Connected)
+	require.Empty(t, gp.Direction)
+	require.True(t, gp.ConnectedSince.IsZero())
+	require.Equal(t, "ghost", gp.Name)
+	require.Equal(t, g.Addrs, gp.Addrs)
+	require.Equal(t, g.LastHeard, gp.LastHeard)
+	require.Zero(t, gp.BlobCount, "no announcement, no blobs")
+	require.Nil(t, gp.LastFailure)
+
+	// The crawl from the hub asks all three.
+	name := func(id string) string {
+		i := slices.IndexFunc(nodes, func(n *node.Node) bool { return n.ID().String() == id })
+		require.GreaterOrEqual(t, i, 0, "crawled %s, not one of the nodes", id)
+		return nodes[i].Config().Name
+	}
+	res, err := hubAPI.Crawl(ctx, api.DefaultCrawlRequest())
+	require.NoError(t, err)
+	require.False(t, res.TimedOut)
+	require.Len(t, res.Nodes, 3, "%+v", res)
+	require.Equal(t, hub.ID().String(), res.Nodes[0].NodeID)
+	require.ElementsMatch(t, []string{left.ID().String(), right.ID().String()}, res.Nodes[0].Connected, "the hub's connections")
+	for i, n := range res.Nodes {
+		require.Equal(t, min(i, 1), n.Depth, "node %d", i)
+		require.Empty(t, n.Error, "node %d", i)
+		require.Equal(t, name(n.NodeID), n.Name)
+		require.Equal(t, len(n.Connected), n.ConnectedCount)
+		require.NotEmpty(t, n.Addrs)
+	}
+	require.Zero(t, res.Unvisited)
+	require.GreaterOrEqual(t, res.Members, 3)
+
+	// From left, the walk reaches right through the hub, but left may not
+	// talk to right (allowlist): the node is listed with the reason.
+	res, err = leftAPI.Crawl(ctx, api.DefaultCrawlRequest())
+	require.NoError(t, err)
+	require.Len(t, res.Nodes, 3, "%+v", res)
+	for i, w := range []struct {
+		id    peer.ID
+		depth int
+		via   string
+	}{{left.ID(), 0, ""}, {hub.ID(), 1, left.ID().String()}, {right.ID(), 2, hub.ID().String()}} {
+		n := res.Nodes[i]
+		require.Equal(t, w.id.String(), n.NodeID, "node %d", i)
+		require.Equal(t, w.depth, n.Depth, "node %d", i)
+		require.Equal(t, w.via, n.Via, "node %d", i)
+		require.Equal(t, name(n.NodeID), n.Name, "node %d: from its announcement", i)
+	}
+	require.Empty(t, res.Nodes[0].Error)
+	require.Empty(t, res.Nodes[1].Error)
+	require.NotEmpty(t, res.Nodes[2].Error, "left cannot ask right")
+	require.Zero(t, res.Nodes[2].ConnectedCount)
+
+	req := api.DefaultCrawlRequest()
+	req.Depth = 1
+	res, err = leftAPI.Crawl(ctx, req)
+	require.NoError(t, err)
+	require.Len(t, res.Nodes, 2)
+	require.Equal(t, 1, res.Unvisited, "right was seen, not asked")
+
+	req.Depth = -2
+	_, err = leftAPI.Crawl(ctx, req)
+	var se *api.StatusError
+	require.ErrorAs(t, err, &se)
+	require.Equal(t, http.StatusBadRequest, se.Code)
+	require.Contains(t, se.Message, "depth=-2")
+}
+
+// The API's crawl defaults are the discovery package's.
+func TestAPICrawlDefaults(t *testing.T) {
+	d := discovery.DefaultCrawlConfig()
+	require.Equal(t, api.CrawlRequest{Depth: d.Depth, MaxPeers: d.MaxPeers, Timeout: d.Timeout}, api.DefaultCrawlRequest())
+	require.NoError(t, d.Validate())
+}
+
+// ghostMember is a member no node can reach: its address refuses
+// connections.
+type ghostMember struct {
+	id    peer.ID
+	addr  string
+	heard time.Time
+}
+
+func saveGhostMember(t *testing.T) ghostMember {
+	t.Helper()
+	_, pub, err := crypto.GenerateEd25519Key(nil)
+	require.NoError(t, err)
+	id, err := peer.IDFromPublicKey(pub)
+	require.NoError(t, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := ln.Addr().(*net.TCPAddr).Port
+	require.NoError(t, ln.Close())
+	return ghostMember{id: id, addr: fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", port), heard: time.Now()}
+}
+
+// saveIn writes a member table holding only the ghost where a node with
+// dataDir loads it at start.
+func (g ghostMember) saveIn(t *testing.T, dataDir string) {
+	t.Helper()
+	require.NoError(t, os.MkdirAll(dataDir, 0o700))
+	tbl := discovery.NewTable(time.Minute, nil, nil)
+	defer tbl.Close()
+	tbl.Verified(g.id, "ghost", "full", []ma.Multiaddr{ma.StringCast(g.addr)})
+	require.NoError(t, tbl.Save(filepath.Join(dataDir, "members.json")))
 }

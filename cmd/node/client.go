@@ -124,8 +124,16 @@ func offlineID(env *cliEnv, set map[string]bool, dataDir, secretFile, secretFlag
 	return info, nil
 }
 
+const peersUsage = `peers [--json] [--data-dir DIR]
+
+Lists the nodes the daemon is connected to, those that presented an identity
+and went away, and the members of its member table it is not connected to
+(heard of through announcements, peer exchange or a previous run): verified
+first, then by node ID. LAST HEARD is when the member table last heard of a
+node, BLOBS what its last announcement said it stores.`
+
 func runPeers(env *cliEnv, args []string) error {
-	fs, common := newFlagSet(env, "peers", "peers [--json] [--data-dir DIR]")
+	fs, common := newFlagSet(env, "peers", peersUsage)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -147,7 +155,7 @@ func runPeers(env *cliEnv, args []string) error {
 		return printJSON(env, peers)
 	}
 	if len(peers) == 0 {
-		fmt.Fprintln(env.stdout, "no peers connected")
+		fmt.Fprintln(env.stdout, "no peers: the daemon is connected to no node and knows no member")
 		return nil
 	}
 	return printPeers(env, peers)
@@ -157,15 +165,15 @@ func runPeers(env *cliEnv, args []string) error {
 // is not verified.
 func printPeers(env *cliEnv, peers []api.PeerInfo) error {
 	tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE ID\tSTATUS\tNAME\tROLE\tVERSION\tRTT\tCONNECTED")
+	fmt.Fprintln(tw, "NODE ID\tSTATUS\tCONNECTED\tSINCE\tLAST HEARD\tNAME\tROLE\tVERSION\tBLOBS\tRTT")
 	var failed []api.PeerInfo
 	for _, p := range peers {
-		connected := "-"
+		since := "-"
 		if !p.ConnectedSince.IsZero() {
-			connected = fmt.Sprintf("%s (%s)", ago(p.ConnectedSince), shortDirection(p.Direction))
+			since = fmt.Sprintf("%s (%s)", ago(p.ConnectedSince), shortDirection(p.Direction))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.NodeID, p.Status, orDash(p.Name), orDash(p.Role),
-			orDash(p.Version), rtt(p.HandshakeRTTMillis), connected)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", p.NodeID, p.Status, yesNo(p.Connected), since,
+			agoOrDash(p.LastHeard), orDash(p.Name), orDash(p.Role), orDash(p.Version), p.BlobCount, rtt(p.HandshakeRTTMillis))
 		if p.LastFailure != nil && p.Status != api.PeerStatusVerified {
 			failed = append(failed, p)
 		}
@@ -184,6 +192,21 @@ func printPeers(env *cliEnv, peers []api.PeerInfo) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.NodeID, f.Reason, ago(f.At), orDash(f.Message))
 	}
 	return tw.Flush()
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+// agoOrDash is ago(t), "-" for the zero time.
+func agoOrDash(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return ago(t)
 }
 
 func shortDirection(d string) string {

@@ -58,6 +58,8 @@ type settings struct {
 	// AnnounceInterval and StaleAfter pace the member table.
 	AnnounceInterval duration `json:"announce_interval"`
 	StaleAfter       duration `json:"stale_after"`
+	// MDNS finds members on the local network by multicast DNS.
+	MDNS bool `json:"mdns"`
 }
 
 // duration is a time.Duration written as text ("10s") in the config file.
@@ -94,6 +96,7 @@ func defaultSettings() settings {
 		DHTMode:          string(d.DHTMode),
 		AnnounceInterval: duration(d.AnnounceInterval),
 		StaleAfter:       duration(d.StaleAfter),
+		MDNS:             d.MDNS,
 	}
 	for _, a := range d.ListenAddrs {
 		s.Listen = append(s.Listen, a.String())
@@ -147,6 +150,7 @@ type settingsFlags struct {
 	handshakeTimeout              time.Duration
 	dhtMode                       string
 	announceInterval, staleAfter  time.Duration
+	mdns                          bool
 }
 
 func (f *settingsFlags) register(fs *flag.FlagSet) {
@@ -170,6 +174,7 @@ func (f *settingsFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.dhtMode, "dht-mode", d.DHTMode, "the private DHT's mode: server (answers queries), client or auto")
 	fs.DurationVar(&f.announceInterval, "announce-interval", time.Duration(d.AnnounceInterval), "how often the node announces itself to the network (±10 % jitter)")
 	fs.DurationVar(&f.staleAfter, "stale-after", time.Duration(d.StaleAfter), "how long a member may stay silent before it is pruned from the member table (at least two announce intervals)")
+	fs.BoolVar(&f.mdns, "mdns", d.MDNS, "find members on the local network by multicast DNS; off by default")
 }
 
 // apply overrides s with the flags that were given.
@@ -227,6 +232,9 @@ func (f *settingsFlags) apply(s *settings, set map[string]bool) {
 	}
 	if set["stale-after"] {
 		s.StaleAfter = duration(f.staleAfter)
+	}
+	if set["mdns"] {
+		s.MDNS = f.mdns
 	}
 }
 
@@ -307,6 +315,7 @@ func discoveryConfig(cfg *node.Config, s settings) error {
 		return usagef("--announce-interval %s and --stale-after %s (config keys announce_interval, stale_after): need a positive interval and a threshold of at least two intervals", ai, st)
 	}
 	cfg.DHTMode, cfg.AnnounceInterval, cfg.StaleAfter = mode, ai, st
+	cfg.MDNS = s.MDNS
 	return nil
 }
 

@@ -137,6 +137,9 @@ type peerJSON struct {
 	Version        string       `json:"version"`
 	HandshakeRTTMs float64      `json:"handshake_rtt_ms"`
 	LastFailure    *failureJSON `json:"last_failure"`
+	Connected      bool         `json:"connected"`
+	LastHeard      string       `json:"last_heard"`
+	BlobCount      uint64       `json:"blob_count"`
 }
 
 // failureJSON is a peer's last_failure.
@@ -186,7 +189,7 @@ func peers(t *testing.T, dataDir string) []peerJSON {
 	var ps []peerJSON
 	decodeJSON(t, r, &ps)
 	for i, p := range ps {
-		requireKeys(t, objs[i], "node_id", "addrs", "status", "name", "role", "version", "handshake_rtt_ms")
+		requireKeys(t, objs[i], "node_id", "addrs", "status", "name", "role", "version", "handshake_rtt_ms", "connected", "blob_count")
 		require.NotEmpty(t, p.NodeID, "%s", r)
 		require.NotNil(t, p.Addrs, "addrs must be a list, even empty: %s", r)
 		require.Contains(t, peerStatuses, p.Status, "%s", r)
@@ -199,8 +202,13 @@ func peers(t *testing.T, dataDir string) []peerJSON {
 			require.Contains(t, []string{"inbound", "outbound"}, p.Direction, "%s", r)
 			_, err := time.Parse(time.RFC3339, p.ConnectedSince)
 			require.NoError(t, err, "connected_since of %s: %s", p.NodeID, r)
+			require.True(t, p.Connected, "a peer with a live connection is connected: %s", r)
 		} else {
 			require.NotContains(t, objs[i], "connected_since", "no live connection: %s", r)
+		}
+		if p.LastHeard != "" {
+			_, err := time.Parse(time.RFC3339, p.LastHeard)
+			require.NoError(t, err, "last_heard of %s: %s", p.NodeID, r)
 		}
 		if p.LastFailure != nil {
 			require.NotEmpty(t, p.LastFailure.Reason, "%s", r)
