@@ -40,7 +40,31 @@ type AnnouncerConfig struct {
 	// Discovery, if set, lets pubsub advertise the topic and find more
 	// members when it has too few (Rendezvous.TopicDiscovery).
 	Discovery discovery.Discovery
+	// AppScore, if set, is GossipSub's application-specific score of a
+	// peer: the node's own peer score in [0, 1]. It enters pubsub's score
+	// as AppScoreWeight·(score − 0.5): a good peer gains up to +5, a bad
+	// one loses up to −5, well short of the gossip threshold (−10), so it
+	// steers mesh choices without cutting anyone off on its own.
+	AppScore func(peer.ID) float64
+	// Rejected, if set, hears of every peer that forwarded us an
+	// announcement the validator rejected (for scoring).
+	Rejected func(from peer.ID, reason string)
 }
+
+// Queue sizes of GossipSub, above its defaults (32 each): announcements
+// arrive in bursts (a node joining learns every member at once, a restart
+// of many nodes announces together), and a full queue drops messages
+// (validation) or RPCs (a peer's outbound queue) rather than wait. A slot
+// holds one message of at most 8 KiB, so the cost is bounded: 256 slots of
+// validation, 128 per peer.
+const (
+	validateQueueSize = 256
+	outboundQueueSize = 128
+)
+
+// AppScoreWeight scales the node's peer score into GossipSub's
+// application-specific score.
+const AppScoreWeight = 10
 
 // Announcer publishes our signed announcements on the network's GossipSub
 // topic and feeds the member table with everyone else's.
@@ -119,7 +143,7 @@ func (b *verifiedOnly) Contains(p peer.ID) bool {
 // per second); first deliveries earn a little. IP colocation is off: a
 // cluster on one machine shares 127.0.0.1, and membership is already
 // proven by the handshake.
-func scoreParams(topic string) (*pubsub.PeerScoreParams, *pubsub.PeerScoreThresholds) {
+func scoreParams(topic string, app func(peer.ID) float64) (*pubsub.PeerScoreParams, *pubsub.PeerScoreThresholds) {
 	p := &pubsub.PeerScoreParams{
 		Topics: map[string]*pubsub.TopicScoreParams{topic: {
 			TopicWeight:                    1,
@@ -133,12 +157,16 @@ func scoreParams(topic string) (*pubsub.PeerScoreParams, *pubsub.PeerScoreThresh
 			InvalidMessageDeliveriesDecay:  0.9,
 		}},
 		AppSpecificScore:         func(peer.ID) float64 { return 0 },
+		AppSpecificWeight:        AppScoreWeight,
 		IPColocationFactorWeight: 0,
 		BehaviourPenaltyWeight:   -1,
 		BehaviourPenaltyDecay:    0.9,
 		DecayInterval:            time.Second,
 		DecayToZero:              0.01,
 		RetainScore:              10 * time.Minute,
+	}
+	if app != nil {
+		p.AppSpecificScore = func(id peer.ID) float64 { return app(id) - 0.5 }
 	}
 	t := &pubsub.PeerScoreThresholds{GossipThreshold: -10, PublishThreshold: -50, GraylistThreshold: -80}
 	return p, t
@@ -151,7 +179,7 @@ func NewAnnouncer(h host.Host, cfg AnnouncerConfig) (*Announcer, error) {
 		return nil, errors.New("announcer: key, network, interval, self, table and verification check are required")
 	}
 	topicName := Topic(cfg.NetworkID)
-	params, thresholds := scoreParams(topicName)
+	params, thresholds := scoreParams(topicName, cfg.AppScore)
 	ctx, cancel := context.WithCancel(context.Background())
 	a := &Announcer{cfg: cfg, self: h.ID(), ctx: ctx, cancel: cancel, seq: uint64(time.Now().UnixNano())}
 	opts := []pubsub.Option{
@@ -166,6 +194,8 @@ func NewAnnouncer(h host.Host, cfg AnnouncerConfig) (*Announcer, error) {
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
 		pubsub.WithPeerScore(params, thresholds),
 		pubsub.WithMaxMessageSize(2 * MaxAnnouncementSize),
+		pubsub.WithValidateQueueSize(validateQueueSize),
+		pubsub.WithPeerOutboundQueueSize(outboundQueueSize),
 		pubsub.WithPeerScoreInspect(pubsub.PeerScoreInspectFn(a.scores.set), scoreInspectPeriod),
 		pubsub.WithRawTracer(&a.traffic),
 	}
@@ -206,6 +236,13 @@ func (a *Announcer) validate(_ context.Context, _ peer.ID, msg *pubsub.Message) 
 	}
 	a.rejected.inc()
 	log.Debugw("announcement rejected", "peer", msg.ReceivedFrom, "err", err)
+	if a.cfg.Rejected != nil {
+		reason := "invalid"
+		if ie != nil {
+			reason = ie.Reason
+		}
+		a.cfg.Rejected(msg.ReceivedFrom, reason)
+	}
 	return pubsub.ValidationReject
 }
 

@@ -18,11 +18,16 @@ import (
 type Traffic struct {
 	SentBytes, RecvBytes uint64
 	SentRPCs, RecvRPCs   uint64
+	// DroppedRPCs were not sent because the peer's outbound queue was
+	// full; Throttled messages were dropped unvalidated because the
+	// validation queue was full: both are load shed under overload.
+	DroppedRPCs, Throttled uint64
 }
 
 // trafficTracer is a pubsub raw tracer that counts RPC bytes.
 type trafficTracer struct {
 	sentBytes, recvBytes, sent, recv atomic.Uint64
+	dropped, throttled               atomic.Uint64
 }
 
 func rpcBytes(rpc *pubsub.RPC) uint64 {
@@ -41,7 +46,8 @@ func (t *trafficTracer) RecvRPC(rpc *pubsub.RPC) {
 }
 
 func (t *trafficTracer) snapshot() Traffic {
-	return Traffic{SentBytes: t.sentBytes.Load(), RecvBytes: t.recvBytes.Load(), SentRPCs: t.sent.Load(), RecvRPCs: t.recv.Load()}
+	return Traffic{SentBytes: t.sentBytes.Load(), RecvBytes: t.recvBytes.Load(), SentRPCs: t.sent.Load(), RecvRPCs: t.recv.Load(),
+		DroppedRPCs: t.dropped.Load(), Throttled: t.throttled.Load()}
 }
 
 func (t *trafficTracer) OnNewOutboundStream(peer.ID, protocol.ID) {}
@@ -52,11 +58,15 @@ func (t *trafficTracer) Graft(peer.ID, string)                    {}
 func (t *trafficTracer) Prune(peer.ID, string)                    {}
 func (t *trafficTracer) ValidateMessage(*pubsub.Message)          {}
 func (t *trafficTracer) DeliverMessage(*pubsub.Message)           {}
-func (t *trafficTracer) RejectMessage(*pubsub.Message, string)    {}
-func (t *trafficTracer) DuplicateMessage(*pubsub.Message)         {}
-func (t *trafficTracer) ThrottlePeer(peer.ID)                     {}
-func (t *trafficTracer) DropRPC(*pubsub.RPC, peer.ID)             {}
-func (t *trafficTracer) UndeliverableMessage(*pubsub.Message)     {}
+func (t *trafficTracer) RejectMessage(_ *pubsub.Message, reason string) {
+	if reason == pubsub.RejectValidationQueueFull || reason == pubsub.RejectValidationThrottled {
+		t.throttled.Add(1)
+	}
+}
+func (t *trafficTracer) DuplicateMessage(*pubsub.Message)     {}
+func (t *trafficTracer) ThrottlePeer(peer.ID)                 {}
+func (t *trafficTracer) DropRPC(*pubsub.RPC, peer.ID)         { t.dropped.Add(1) }
+func (t *trafficTracer) UndeliverableMessage(*pubsub.Message) {}
 
 // scoreBoard keeps the last GossipSub peer scores pubsub reported.
 type scoreBoard struct {
