@@ -12,6 +12,7 @@ import (
 
 	"peernode/discovery"
 	"peernode/protocols/handshake"
+	"peernode/scoring"
 )
 
 // Config holds everything a node needs to start. Build one with
@@ -149,6 +150,21 @@ type Config struct {
 	// MDNS finds members on the local network by multicast DNS. Off by
 	// default: a private cluster names its bootstrap peers.
 	MDNS bool
+
+	// Scoring tunes peer scores (weights, reference RTT, half-lives,
+	// local-fault detection, retention): see scoring.Params.
+	Scoring scoring.Params
+	// Ping paces the ping rounds over Verified peers. Default every 15 s
+	// (jittered), 5 s timeout.
+	Ping scoring.PingConfig
+	// ScoreInterval is how often scores are pushed to the connection
+	// manager (the ProtectBest best connections protected, every verified
+	// one tagged with its score) and GossipSub scores read back. Default
+	// 10 s.
+	ScoreInterval time.Duration
+	// ProtectBest is how many of the best-scored verified connections the
+	// connection manager never trims. Default 8.
+	ProtectBest int
 }
 
 // DuplicatePolicy: see Config.DuplicatePolicy.
@@ -193,6 +209,8 @@ const (
 	DefaultMaxViolations       = 10
 	DefaultViolationWindow     = time.Minute
 	DefaultRendezvousInterval  = time.Minute
+	DefaultScoreInterval       = 10 * time.Second
+	DefaultProtectBest         = 8
 )
 
 // DefaultListenAddrs returns TCP and QUIC on DefaultPort on all interfaces.
@@ -253,6 +271,10 @@ func DefaultConfig() Config {
 		RendezvousInterval:  DefaultRendezvousInterval,
 		AnnounceInterval:    discovery.DefaultAnnounceInterval,
 		StaleAfter:          discovery.DefaultStaleAfter,
+		Scoring:             scoring.DefaultParams(),
+		Ping:                scoring.DefaultPingConfig(),
+		ScoreInterval:       DefaultScoreInterval,
+		ProtectBest:         DefaultProtectBest,
 	}
 }
 
@@ -272,6 +294,9 @@ func LocalTestConfig(dataDir string) Config {
 	c.RendezvousInterval = 200 * time.Millisecond
 	c.AnnounceInterval = 100 * time.Millisecond
 	c.StaleAfter = time.Second
+	c.Scoring.FreshFor, c.Scoring.StaleAfter = 500*time.Millisecond, time.Second
+	c.Ping.Interval, c.Ping.Timeout = 200*time.Millisecond, time.Second
+	c.ScoreInterval = 100 * time.Millisecond
 	return c
 }
 
@@ -319,6 +344,14 @@ func (c *Config) Validate() error {
 		return bad("rendezvous interval must be positive")
 	case c.AnnounceInterval <= 0 || c.StaleAfter < 2*c.AnnounceInterval:
 		return bad("announce interval %s and stale threshold %s: need a positive interval and a threshold of at least two intervals", c.AnnounceInterval, c.StaleAfter)
+	case c.ScoreInterval <= 0 || c.ProtectBest < 0:
+		return bad("score interval %s, protect best %d: need a positive interval and a count >= 0", c.ScoreInterval, c.ProtectBest)
+	}
+	if err := c.Scoring.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	if err := c.Ping.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	if _, err := discovery.ParseDHTMode(string(c.DHTMode)); err != nil {
 		return bad("%v", err)

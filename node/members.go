@@ -22,7 +22,10 @@ func (n *Node) membersPath() string { return filepath.Join(n.cfg.DataDir, member
 // wireAnnouncements loads the saved member table and joins the network's
 // announcement topic.
 func (n *Node) wireAnnouncements() error {
-	n.table = discovery.NewTable(n.cfg.StaleAfter, nil, func(discovery.Event) { n.tableDirty.Store(true) })
+	n.table = discovery.NewTable(n.cfg.StaleAfter, nil, func(ev discovery.Event) {
+		n.tableDirty.Store(true)
+		n.scoreTableEvent(ev)
+	})
 	loaded, skipped, err := n.table.Load(n.membersPath())
 	if err != nil || skipped > 0 {
 		// The file will be rewritten: keep what it held for the operator.
@@ -40,6 +43,8 @@ func (n *Node) wireAnnouncements() error {
 		Key: n.key, NetworkID: n.cfg.Network.ID, Interval: n.cfg.AnnounceInterval,
 		Self: n.selfAnnouncement, Table: n.table, IsVerified: n.reg.isVerified,
 		Discovery: n.rv.TopicDiscovery(),
+		AppScore:  n.book.Score,
+		Rejected:  func(from peer.ID, _ string) { n.book.Penalize(from, penaltyAnnouncement) },
 	})
 	return err
 }
@@ -48,8 +53,8 @@ func (n *Node) wireAnnouncements() error {
 // so a crash loses at most that much of it.
 const membersSaveInterval = 30 * time.Second
 
-// saveMembersLoop writes the member table whenever it changed, every
-// membersSaveInterval; Close writes it a last time.
+// saveMembersLoop writes the member table whenever it changed, and the
+// scores, every membersSaveInterval; Close writes both a last time.
 func (n *Node) saveMembersLoop() {
 	n.spawn(func() {
 		t := time.NewTicker(membersSaveInterval)
@@ -65,6 +70,9 @@ func (n *Node) saveMembersLoop() {
 					n.tableDirty.Store(true)
 					log.Warnw("member table not saved; retrying later", "path", n.membersPath(), "err", err)
 				}
+			}
+			if err := n.saveScores(); err != nil {
+				log.Warnw("scores not saved; retrying later", "path", n.scoresPath(), "err", err)
 			}
 		}
 	})
@@ -102,6 +110,7 @@ func (n *Node) startPeerEvents() {
 				return
 			case e := <-sub.Out():
 				ev := e.(EvtPeer)
+				n.scorePeerEvent(ev)
 				if ev.Kind != EventVerified {
 					continue
 				}

@@ -17,6 +17,7 @@ import (
 
 	"peernode/discovery"
 	"peernode/protocols/handshake"
+	"peernode/scoring"
 )
 
 // Node is one peernode: a libp2p host with its identity, network and control
@@ -42,6 +43,9 @@ type Node struct {
 	table *discovery.Table
 	ann   *discovery.Announcer
 	mdns  interface{ Close() error }
+
+	book   *scoring.Book
+	pinger *scoring.Pinger
 	// tableDirty is set when the member table changes and cleared when it
 	// is saved.
 	tableDirty atomic.Bool
@@ -132,6 +136,9 @@ func (n *Node) wire() error {
 	if err != nil {
 		return err
 	}
+	if err := n.wireScoring(); err != nil {
+		return err
+	}
 	if err := n.wireAnnouncements(); err != nil {
 		return err
 	}
@@ -199,6 +206,8 @@ func (n *Node) Start() error {
 	}
 	n.startPeerEvents()
 	n.saveMembersLoop()
+	n.pinger.Start()
+	n.scoreLoop()
 	if len(n.bootstrapPeers()) > 0 {
 		n.wg.Add(1)
 		go func() {
@@ -225,6 +234,9 @@ func (n *Node) Close() error {
 		if n.mdns != nil {
 			errs = append(errs, n.mdns.Close())
 		}
+		if n.pinger != nil {
+			errs = append(errs, n.pinger.Close())
+		}
 		if n.ann != nil {
 			errs = append(errs, n.ann.Close())
 		}
@@ -234,6 +246,9 @@ func (n *Node) Close() error {
 		if n.table != nil {
 			n.table.Close()
 			errs = append(errs, n.table.Save(n.membersPath()))
+		}
+		if n.book != nil {
+			errs = append(errs, n.saveScores())
 		}
 		if n.hs != nil {
 			errs = append(errs, n.hs.Close())

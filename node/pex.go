@@ -2,13 +2,16 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"peernode/discovery"
+	"peernode/scoring"
 )
 
 // exchangeAddrTTL is how long addresses learnt from a peer-exchange answer
@@ -54,6 +57,7 @@ func (n *Node) ExchangePeers(ctx context.Context, p peer.ID) (discovery.Peers, e
 	if err != nil {
 		return discovery.Peers{}, err
 	}
+	began := time.Now()
 	// The stream has its own deadline (ExchangeTimeout); a caller's
 	// shorter context ends it sooner.
 	stop := context.AfterFunc(ctx, func() { _ = s.Reset() })
@@ -61,10 +65,17 @@ func (n *Node) ExchangePeers(ctx context.Context, p peer.ID) (discovery.Peers, e
 	got, err := discovery.ReadPeers(s)
 	if err != nil {
 		if ctx.Err() != nil {
+			// The caller gave up (a crawl's deadline): not the peer's fault.
 			return discovery.Peers{}, fmt.Errorf("peer exchange with %s: %w", p, ctx.Err())
 		}
+		outcome := scoring.Failure
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			outcome = scoring.Timeout
+		}
+		n.book.ReportRequest(p, string(discovery.PeersProtocol), 0, outcome)
 		return discovery.Peers{}, err
 	}
+	n.book.ReportRequest(p, string(discovery.PeersProtocol), time.Since(began), scoring.Success)
 	n.learn(got)
 	return got, nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"peernode/discovery"
 	"peernode/node"
+	"peernode/scoring"
 )
 
 // Flags of the discovery benchmarks. StaleAfter defaults to four announce
@@ -28,6 +29,7 @@ var (
 
 	discConnLow = flag.Int("disc.connlow", 16, "connection manager low water mark of every node in the discovery benchmarks (high is twice it); the rendezvous loop dials members until a node holds this many")
 	discWindow  = flag.Int("disc.window", 8, "steady-state window for B/node/s, in announce intervals")
+	discWait    = flag.Int("disc.wait", 60, "longest wait for convergence, in announce intervals (at least WaitTimeout plus ten)")
 )
 
 // BenchmarkConvergence: N nodes (-conv.n) in one process, each
@@ -48,11 +50,12 @@ func BenchmarkConvergence(b *testing.B) {
 	for b.Loop() {
 		var t0 time.Time
 		nodes := startDiscoveryCluster(b, n, interval, 4*interval, func() { t0 = time.Now() })
-		d := waitDiscoveryConverged(b, nodes, allIndexes(n), WaitTimeout+10*interval).Sub(t0)
+		d := waitDiscoveryConverged(b, nodes, allIndexes(n), convergeTimeout(interval)).Sub(t0)
 		s := measureSteadyState(nodes, interval, *discWindow)
 		closeAllNodes(nodes)
-		b.Logf("N=%d interval=%s: converged %.3f s (%.2f intervals) after the last start; %.0f B/node/s; %.0f B/announcement; %.1f conns/node",
-			n, interval, d.Seconds(), float64(d)/float64(interval), s.bytesPerNodeSec, s.announcementSize, s.connsPerNode)
+		dropped, throttled := shed(nodes)
+		b.Logf("N=%d interval=%s: converged %.3f s (%.2f intervals) after the last start; %.0f B/node/s; %.0f B/announcement; %.1f conns/node; GossipSub shed %d RPCs, %d messages",
+			n, interval, d.Seconds(), float64(d)/float64(interval), s.bytesPerNodeSec, s.announcementSize, s.connsPerNode, dropped, throttled)
 		conv = append(conv, d.Seconds())
 		rate, annSize, conns = append(rate, s.bytesPerNodeSec), append(annSize, s.announcementSize), append(conns, s.connsPerNode)
 	}
@@ -97,12 +100,13 @@ func BenchmarkPruneLatency(b *testing.B) {
 	for b.Loop() {
 		nodes := startDiscoveryCluster(b, n, interval, stale, nil)
 		alive := allIndexes(n)
-		waitDiscoveryConverged(b, nodes, alive, WaitTimeout+10*interval)
+		waitDiscoveryConverged(b, nodes, alive, convergeTimeout(interval))
 		first := firstHeardSnapshot(nodes, alive)
 		s := measureSteadyState(nodes, interval, *discWindow)
 		rate, conns = append(rate, s.bytesPerNodeSec), append(conns, s.connsPerNode)
-		b.Logf("N=%d interval=%s stale=%s: steady state %.0f B/node/s, %.1f conns/node, %.0f B/announcement",
-			n, interval, stale, s.bytesPerNodeSec, s.connsPerNode, s.announcementSize)
+		dropped, throttled := shed(nodes)
+		b.Logf("N=%d interval=%s stale=%s: steady state %.0f B/node/s, %.1f conns/node, %.0f B/announcement; GossipSub shed %d RPCs, %d messages",
+			n, interval, stale, s.bytesPerNodeSec, s.connsPerNode, s.announcementSize, dropped, throttled)
 
 		rng := rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
 		var victims []int
@@ -145,6 +149,9 @@ func startDiscoveryCluster(b *testing.B, n int, interval, stale time.Duration, l
 		cfg.AnnounceInterval, cfg.StaleAfter = interval, stale
 		cfg.RendezvousInterval = 2 * interval
 		cfg.ConnMgrLow, cfg.ConnMgrHigh = low, 2*low
+		// Scoring at its production pace: the test profile pings every
+		// 200 ms, which at N=100 in one process would swamp discovery.
+		cfg.Ping, cfg.ScoreInterval = scoring.DefaultPingConfig(), node.DefaultScoreInterval
 		if i > 0 {
 			cfg.Bootstrap = []peer.AddrInfo{AddrInfo(started[0])}
 		}
@@ -195,11 +202,26 @@ func waitDiscoveryConverged(b *testing.B, nodes []*node.Node, alive []int, timeo
 		}
 		if now.After(deadline) {
 			i := pending[0]
-			b.Fatalf("no convergence after %s: %d tables incomplete; node%d holds %d of %d signed members (%d connections)",
-				timeout, len(pending), i, signedMembers(nodes[i], want), len(want)-1, len(nodes[i].Host().Network().Peers()))
+			dropped, throttled := shed(nodes)
+			b.Fatalf("no convergence after %s: %d tables incomplete; node%d holds %d of %d signed members (%d connections); GossipSub shed %d RPCs and %d messages",
+				timeout, len(pending), i, signedMembers(nodes[i], want), len(want)-1, len(nodes[i].Host().Network().Peers()), dropped, throttled)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+func convergeTimeout(interval time.Duration) time.Duration {
+	return max(WaitTimeout+10*interval, time.Duration(*discWait)*interval)
+}
+
+// shed sums the GossipSub load shedding of all nodes: RPCs dropped on full
+// outbound queues, messages dropped on a full validation queue.
+func shed(nodes []*node.Node) (dropped, throttled uint64) {
+	for _, n := range nodes {
+		t := n.Announcer().Traffic()
+		dropped, throttled = dropped+t.DroppedRPCs, throttled+t.Throttled
+	}
+	return dropped, throttled
 }
 
 // signedMembers counts the members of n's table in want that it holds with
