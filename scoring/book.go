@@ -51,6 +51,9 @@ type Book struct {
 	pending, recent []failure
 	localFaults     int
 	selections      int
+	// connected counts the peers marked Connected, for the local-fault
+	// fraction.
+	connected int
 }
 
 type failure struct {
@@ -171,6 +174,7 @@ func (b *Book) ReportRequest(p peer.ID, _ string, rtt time.Duration, o Outcome) 
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := b.clk.Now()
+	b.flushLocked(now)
 	s := b.stateLocked(p)
 	if o == Success {
 		b.addRTT(s, rtt, now)
@@ -234,6 +238,9 @@ func (b *Book) Connected(p peer.ID) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	s := b.stateLocked(p)
+	if !s.connected {
+		b.connected++
+	}
 	s.connected, s.disconnectedAt = true, time.Time{}
 }
 
@@ -244,6 +251,7 @@ func (b *Book) Disconnected(p peer.ID) {
 	now := b.clk.Now()
 	if s := b.peers[p]; s != nil && s.connected {
 		s.connected, s.disconnectedAt = false, now
+		b.connected--
 	}
 	b.sweepLocked(now)
 }

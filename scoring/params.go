@@ -110,6 +110,13 @@ func (p Params) Validate() error {
 		}
 		sum += x
 	}
+	for _, x := range []float64{p.RTTAlpha, p.RelayedFactor, p.PriorSuccesses, p.PriorFailures,
+		p.UnheardFreshness, p.GossipScoreScale, p.LocalFaultFraction} {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return bad("every number must be finite: alpha %g, relayed %g, priors %g/%g, unheard %g, gossip scale %g, fault fraction %g",
+				p.RTTAlpha, p.RelayedFactor, p.PriorSuccesses, p.PriorFailures, p.UnheardFreshness, p.GossipScoreScale, p.LocalFaultFraction)
+		}
+	}
 	switch {
 	case math.Abs(sum-1) > 1e-9:
 		return bad("weights must sum to 1, got %v (sum %g)", w, sum)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -32,10 +33,21 @@ type savedPeer struct {
 type savedBook struct {
 	Version int         `json:"version"`
 	Peers   []savedPeer `json:"peers"`
+	// Held are failures still on hold (less than LocalFaultWindow old):
+	// they are decided after the restart, with what is known then.
+	Held []savedFailure `json:"held,omitempty"`
 }
 
-// MarshalJSON encodes every peer's history (pending failures are decided
-// first), for saving beside the member table.
+type savedFailure struct {
+	Peer peer.ID   `json:"peer"`
+	At   time.Time `json:"at"`
+}
+
+// maxSavedRTT bounds a restored RTT: more is no RTT a book records.
+const maxSavedRTT = time.Hour
+
+// MarshalJSON encodes every peer's history, and the failures still on
+// hold, for saving beside the member table.
 func (b *Book) MarshalJSON() ([]byte, error) {
 	b.mu.Lock()
 	now := b.clk.Now()
@@ -47,6 +59,9 @@ func (b *Book) MarshalJSON() ([]byte, error) {
 			Successes: s.succ, Failures: s.fail, CountsAt: s.countsAt, Requests: s.requests, LastRequest: s.lastRequest,
 			Announced: s.announced, Penalty: s.penalty, PenaltyAt: s.penaltyAt, Penalties: s.penalties, LastPenalty: s.lastPenalty,
 		})
+	}
+	for _, f := range b.pending {
+		out.Held = append(out.Held, savedFailure{Peer: f.peer, At: f.at})
 	}
 	b.mu.Unlock()
 	return json.Marshal(out)
@@ -62,6 +77,7 @@ func (b *Book) Restore(data []byte) (restored, skipped int, err error) {
 	var f struct {
 		Version int               `json:"version"`
 		Peers   []json.RawMessage `json:"peers"`
+		Held    []json.RawMessage `json:"held"`
 	}
 	if err := json.Unmarshal(data, &f); err != nil {
 		return 0, 0, fmt.Errorf("%w: %w", ErrCorruptScores, err)
@@ -89,6 +105,15 @@ func (b *Book) Restore(data []byte) (restored, skipped int, err error) {
 		}
 		restored++
 	}
+	for _, raw := range f.Held {
+		var sf savedFailure
+		if json.Unmarshal(raw, &sf) != nil || sf.Peer.Validate() != nil || sf.At.IsZero() || b.peers[sf.Peer] == nil {
+			skipped++
+			continue
+		}
+		b.pending = append(b.pending, failure{peer: sf.Peer, at: sf.At})
+	}
+	slices.SortStableFunc(b.pending, func(x, y failure) int { return x.at.Compare(y.at) })
 	return restored, skipped, nil
 }
 
@@ -102,6 +127,6 @@ func sane(sp savedPeer) bool {
 		}
 		return true
 	}
-	return finite(sp.Successes, sp.Failures, sp.Penalty) && sp.RTTNanos >= 0 && sp.RTTSamples >= 0 &&
+	return finite(sp.Successes, sp.Failures, sp.Penalty) && sp.RTTNanos >= 0 && sp.RTTNanos <= int64(maxSavedRTT) && sp.RTTSamples >= 0 &&
 		sp.Requests >= 0 && sp.Penalties >= 0 && (sp.RTTSamples == 0) == (sp.RTTNanos == 0)
 }

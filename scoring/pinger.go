@@ -96,11 +96,20 @@ func (p *Pinger) Close() error {
 }
 
 // Round pings every peer once, at most Concurrency at a time, and reports
-// the results.
+// the results together when the round is over: pings in later waves end a
+// Timeout after earlier ones, and a local outage must still show as one
+// burst of failures.
 func (p *Pinger) Round(ctx context.Context) {
+	type result struct {
+		id  peer.ID
+		rtt time.Duration
+		err error
+	}
+	ids := p.peers()
+	results := make([]result, len(ids))
 	sem := make(chan struct{}, p.cfg.Concurrency)
 	var wg sync.WaitGroup
-	for _, id := range p.peers() {
+	for i, id := range ids {
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
@@ -112,19 +121,23 @@ func (p *Pinger) Round(ctx context.Context) {
 			defer wg.Done()
 			defer func() { <-sem }()
 			rtt, err := p.Ping(ctx, id)
-			switch {
-			case err == nil:
-				p.book.ReportRequest(id, PingProto, rtt, Success)
-			case ctx.Err() != nil:
-				// We are stopping: not the peer's doing.
-			case errors.Is(err, context.DeadlineExceeded):
-				p.book.ReportRequest(id, PingProto, 0, Timeout)
-			default:
-				p.book.ReportRequest(id, PingProto, 0, Failure)
-			}
+			results[i] = result{id: id, rtt: rtt, err: err}
 		}()
 	}
 	wg.Wait()
+	if ctx.Err() != nil {
+		return // we are stopping: the failures are ours
+	}
+	for _, r := range results {
+		switch {
+		case r.err == nil:
+			p.book.ReportRequest(r.id, PingProto, r.rtt, Success)
+		case errors.Is(r.err, context.DeadlineExceeded):
+			p.book.ReportRequest(r.id, PingProto, 0, Timeout)
+		default:
+			p.book.ReportRequest(r.id, PingProto, 0, Failure)
+		}
+	}
 }
 
 // Ping pings one peer once, within Timeout, without reporting it.

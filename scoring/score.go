@@ -127,11 +127,11 @@ func (b *Book) scoreLocked(s *peerState, now time.Time) float64 {
 // components returns the four component values of s at now.
 func (b *Book) components(s *peerState, now time.Time) (lat, rel, fresh, pen float64) {
 	p := b.params
-	rtt := p.ReferenceRTT
+	ref, rtt := float64(p.ReferenceRTT), float64(p.ReferenceRTT)
 	if s.rttSamples > 0 {
-		rtt = s.rtt
+		rtt = float64(s.rtt)
 	}
-	lat = float64(p.ReferenceRTT) / float64(p.ReferenceRTT+rtt)
+	lat = ref / (ref + rtt) // in floats: a huge RTT must not wrap around
 	if s.relayed {
 		lat *= p.RelayedFactor
 	}
