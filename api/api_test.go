@@ -32,6 +32,23 @@ type fakeBackend struct {
 	// context to end, then send the context's error on crawlEnded.
 	crawlStarted chan<- struct{}
 	crawlEnded   chan<- error
+	// peers, if set, is what Peers returns instead of its usual two.
+	peers []PeerInfo
+	// scoreErr is what Score returns.
+	scoreErr error
+	// pingRTTs and pingErr are what Ping returns; pings, if set, records
+	// its calls. pingStarted, if set, makes Ping signal on it and wait for
+	// its context to end, then send the context's error on pingEnded.
+	pingRTTs    []time.Duration
+	pingErr     error
+	pings       *[]pingCall
+	pingStarted chan<- struct{}
+	pingEnded   chan<- error
+}
+
+type pingCall struct {
+	node  peer.ID
+	count int
 }
 
 type trustCall struct {
@@ -50,16 +67,58 @@ func (fakeBackend) ID() IDInfo {
 	return IDInfo{NodeID: "12D3KooWtest", Name: "n", NetworkID: "abcd", Addrs: []string{"/ip4/127.0.0.1/tcp/1/p2p/12D3KooWtest"}, Version: "v"}
 }
 
-func (fakeBackend) Peers() []PeerInfo {
+func (f fakeBackend) Peers() []PeerInfo {
+	if f.peers != nil {
+		return f.peers
+	}
 	return []PeerInfo{
 		{NodeID: "12D3KooWpeer", Addrs: []string{"/ip4/127.0.0.1/tcp/2"}, Direction: "inbound",
 			ConnectedSince: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Status: PeerStatusVerified,
 			Name: "beta", Role: "full", Version: "0.1.0", HandshakeRTTMillis: 1.25,
-			Connected: true, LastHeard: time.Date(2026, 1, 2, 3, 5, 0, 0, time.UTC), BlobCount: 7},
+			Connected: true, LastHeard: time.Date(2026, 1, 2, 3, 5, 0, 0, time.UTC), BlobCount: 7,
+			Score: 0.91, RTTMillis: ptr(0.75), Reliability: 0.97},
 		{NodeID: "12D3KooWgone", Addrs: []string{"/ip4/127.0.0.1/tcp/3/p2p/12D3KooWgone"}, Status: PeerStatusDisconnected,
-			Name: "gamma", Role: "client", Version: "0.1.0",
+			Name: "gamma", Role: "client", Version: "0.1.0", Score: 0.42, Reliability: 0.5,
 			LastFailure: &Failure{Reason: "not_allowed", Message: "revoked", At: time.Date(2026, 1, 2, 3, 4, 6, 0, time.UTC)}},
 	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// fakeExplanation is what the fake backend's Score answers: a node with
+// samples of latency and reliability, none of freshness and penalty.
+var fakeExplanation = ScoreExplanation{
+	NodeID: fakePeer, Score: 0.4*0.8 + 0.3*0.9 + 0.2*0.5 + 0.1*1, RTTMillis: ptr(2.5), Reliability: 0.9,
+	Components: []ScoreComponent{
+		{Name: "latency", Weight: 0.4, Value: 0.8, Contribution: 0.4 * 0.8, Samples: 4,
+			Last: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Detail: "smoothed RTT 2.5ms against a reference of 10ms"},
+		{Name: "reliability", Weight: 0.3, Value: 0.9, Contribution: 0.3 * 0.9, Samples: 3,
+			Last: time.Date(2026, 1, 2, 3, 4, 6, 0, time.UTC), Detail: "3 successes"},
+		{Name: "freshness", Weight: 0.2, Value: 0.5, Contribution: 0.2 * 0.5, Detail: "never heard announcing"},
+		{Name: "penalty", Weight: 0.1, Value: 1, Contribution: 0.1, Detail: "penalty 0.00"},
+	},
+}
+
+func (f fakeBackend) Score(node peer.ID) (ScoreExplanation, error) {
+	if f.scoreErr != nil {
+		return ScoreExplanation{}, f.scoreErr
+	}
+	e := fakeExplanation
+	e.NodeID = node.String()
+	return e, nil
+}
+
+func (f fakeBackend) Ping(ctx context.Context, node peer.ID, count int) ([]time.Duration, error) {
+	if f.pings != nil {
+		*f.pings = append(*f.pings, pingCall{node, count})
+	}
+	if f.pingStarted != nil {
+		f.pingStarted <- struct{}{}
+		<-ctx.Done()
+		f.pingEnded <- ctx.Err()
+		return nil, ctx.Err()
+	}
+	return f.pingRTTs, f.pingErr
 }
 
 func (fakeBackend) Members() []Member {
@@ -187,9 +246,11 @@ func TestEveryRequestNeedsTheToken(t *testing.T) {
 	var (
 		calls  []trustCall
 		crawls []CrawlRequest
+		pings  []pingCall
 	)
-	addr := serve(t, fakeBackend{calls: &calls, crawls: &crawls})
-	paths := []string{"/v1/id", "/v1/peers", "/v1/members", "/v1/crawl", "/v1/crawl?depth=1", "/v1/connect", "/v1/trust", "/v1/trust/pending", "/nope"}
+	addr := serve(t, fakeBackend{calls: &calls, crawls: &crawls, pings: &pings})
+	paths := []string{"/v1/id", "/v1/peers", "/v1/members", "/v1/crawl", "/v1/crawl?depth=1", "/v1/connect", "/v1/trust", "/v1/trust/pending", "/nope",
+		"/v1/peers/" + fakePeer + "/score", "/v1/peers/" + fakePeer + "/ping", "/v1/peers/" + fakePeer + "/ping?count=1"}
 	for _, a := range TrustActions {
 		paths = append(paths, "/v1/trust/"+fakePeer+"/"+string(a))
 	}
@@ -204,6 +265,7 @@ func TestEveryRequestNeedsTheToken(t *testing.T) {
 	}
 	require.Empty(t, calls, "no trust action without the token")
 	require.Empty(t, crawls, "no crawl without the token")
+	require.Empty(t, pings, "no ping without the token")
 	code, _ := get(t, addr, "/v1/id", "Bearer "+token)
 	require.Equal(t, http.StatusOK, code)
 }

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
+	"strconv"
 	"syscall"
 )
 
@@ -112,6 +113,26 @@ func (c *Client) TrustAction(ctx context.Context, action TrustAction, nodeID, re
 	return out, c.do(ctx, http.MethodPost, path, TrustActionRequest{Reason: reason}, &out)
 }
 
+// Score explains the score of the node nodeID.
+func (c *Client) Score(ctx context.Context, nodeID string) (ScoreExplanation, error) {
+	var out ScoreExplanation
+	return out, c.do(ctx, http.MethodGet, "/v1/peers/"+url.PathEscape(nodeID)+"/score", nil, &out)
+}
+
+// Ping asks the daemon to ping the node nodeID count times. When a ping
+// fails (502), the result still holds the RTTs measured before, with the
+// *StatusError. ctx must outlast the pings: each may take the daemon's ping
+// timeout.
+func (c *Client) Ping(ctx context.Context, nodeID string, count int) (PingResult, error) {
+	var out PingResult
+	path := "/v1/peers/" + url.PathEscape(nodeID) + "/ping?" + url.Values{PingParamCount: {strconv.Itoa(count)}}.Encode()
+	err := c.doPartial(ctx, http.MethodPost, path, nil, &out, http.StatusBadGateway)
+	if out.RTTsMillis == nil {
+		out.RTTsMillis = []float64{}
+	}
+	return out, err
+}
+
 // Approve accepts a pending node.
 func (c *Client) Approve(ctx context.Context, nodeID, reason string) (TrustRecord, error) {
 	return c.TrustAction(ctx, ActionApprove, nodeID, reason)
@@ -138,6 +159,12 @@ func (c *Client) Deny(ctx context.Context, nodeID, reason string) (TrustRecord, 
 }
 
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	return c.doPartial(ctx, method, path, in, out, 0)
+}
+
+// doPartial is do that also decodes an error answer with status partial
+// (0 for none) into out, for answers that carry partial results.
+func (c *Client) doPartial(ctx context.Context, method, path string, in, out any, partial int) error {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -170,6 +197,9 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		var e errorBody
 		if json.Unmarshal(b, &e) != nil || e.Error == "" {
 			e.Error = string(bytes.TrimSpace(b))
+		}
+		if partial != 0 && resp.StatusCode == partial {
+			_ = json.Unmarshal(b, out) // what it holds, if anything
 		}
 		return &StatusError{Code: resp.StatusCode, Message: e.Error}
 	}

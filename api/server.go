@@ -82,6 +82,8 @@ func NewServer(backend Backend, token string) *Server {
 	mux.Handle("GET /metrics", promhttp.Handler())
 	mux.HandleFunc("GET /v1/id", s.handleID)
 	mux.HandleFunc("GET /v1/peers", s.handlePeers)
+	mux.HandleFunc("GET /v1/peers/{node}/score", s.handleScore)
+	mux.HandleFunc("POST /v1/peers/{node}/ping", s.handlePing)
 	mux.HandleFunc("GET /v1/members", s.handleMembers)
 	mux.HandleFunc("GET /v1/crawl", s.handleCrawl)
 	mux.HandleFunc("POST /v1/connect", s.handleConnect)
@@ -138,7 +140,73 @@ func (s *Server) handlePeers(w http.ResponseWriter, _ *http.Request) {
 	if peers == nil {
 		peers = []PeerInfo{}
 	}
+	SortPeers(peers)
 	writeJSON(w, http.StatusOK, peers)
+}
+
+// pathNode reads the {node} of the request's path; on a malformed ID it
+// answers 400 and returns false.
+func pathNode(w http.ResponseWriter, r *http.Request) (peer.ID, bool) {
+	p, err := peer.Decode(r.PathValue("node"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("node ID %q: %v", r.PathValue("node"), err))
+		return "", false
+	}
+	return p, true
+}
+
+func (s *Server) handleScore(w http.ResponseWriter, r *http.Request) {
+	p, ok := pathNode(w, r)
+	if !ok {
+		return
+	}
+	e, err := s.backend.Score(p)
+	switch {
+	case errors.Is(err, ErrBadRequest):
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	case errors.Is(err, ErrNotFound):
+		writeError(w, http.StatusNotFound, err.Error())
+		return
+	case err != nil:
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	if e.Components == nil {
+		e.Components = []ScoreComponent{}
+	}
+	writeJSON(w, http.StatusOK, e)
+}
+
+// handlePing pings a node; the backend bounds the pings, and the caller
+// going away ends them early. A failure answers 502 with the RTTs measured
+// before it and the error, as a PingResult (its "error" field makes it an
+// error body too).
+func (s *Server) handlePing(w http.ResponseWriter, r *http.Request) {
+	p, ok := pathNode(w, r)
+	if !ok {
+		return
+	}
+	count, err := ParsePingQuery(r.URL.RawQuery)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	rtts, err := s.backend.Ping(r.Context(), p, count)
+	if errors.Is(err, ErrBadRequest) {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	res := PingResult{NodeID: p.String(), RTTsMillis: make([]float64, 0, len(rtts))}
+	for _, d := range rtts {
+		res.RTTsMillis = append(res.RTTsMillis, Millis(d))
+	}
+	if err != nil {
+		res.Error = err.Error()
+		writeJSON(w, http.StatusBadGateway, res)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
 }
 
 func (s *Server) handleMembers(w http.ResponseWriter, _ *http.Request) {
@@ -238,9 +306,8 @@ func (s *Server) handleTrustAction(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	p, err := peer.Decode(r.PathValue("node"))
-	if err != nil {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("node ID %q: %v", r.PathValue("node"), err))
+	p, ok := pathNode(w, r)
+	if !ok {
 		return
 	}
 	var req TrustActionRequest

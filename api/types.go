@@ -63,6 +63,16 @@ type PeerInfo struct {
 	// BlobCount is what the node's last announcement said it stores; 0
 	// before any.
 	BlobCount uint64 `json:"blob_count"`
+	// Score is the node's score in [0, 1], higher is better; a node
+	// without samples has the priors' score. GET /v1/peers/{node}/score
+	// explains it.
+	Score float64 `json:"score"`
+	// RTTMillis is the smoothed round-trip time (handshake and pings) in
+	// milliseconds; absent before any sample.
+	RTTMillis *float64 `json:"rtt_ms,omitempty"`
+	// Reliability is the share of requests (pings) that succeeded, decayed
+	// and blended with a prior, in [0, 1].
+	Reliability float64 `json:"reliability"`
 }
 
 // Failure is what last went wrong with a node.
@@ -283,9 +293,19 @@ func (e *markedError) Unwrap() []error { return []error{e.err, e.kind} }
 type Backend interface {
 	ID() IDInfo
 	// Peers lists the connected nodes, those that presented an identity
-	// and went away, and the members of the member table, verified first,
-	// then by node ID.
+	// and went away, and the members of the member table, with their
+	// scores, in any order: the server sorts them (SortPeers).
 	Peers() []PeerInfo
+	// Score explains node's score. Errors marked ErrNotFound mean the node
+	// is unknown: neither in the registry nor the member table, and
+	// without any sample.
+	Score(node peer.ID) (ScoreExplanation, error)
+	// Ping pings node count times (already validated), one after another,
+	// stopping at the first failure, within a timeout of its own that ctx
+	// may shorten. It returns the RTTs of the pings that succeeded, with
+	// the error that stopped them. Errors marked ErrBadRequest are the
+	// caller's (this node itself).
+	Ping(ctx context.Context, node peer.ID, count int) ([]time.Duration, error)
 	// Members lists the member table, by node ID.
 	Members() []Member
 	// Crawl walks the network within req's bounds (already validated and

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"peernode/api"
 	"peernode/discovery"
 	"peernode/protocols/handshake"
+	"peernode/scoring"
 )
 
 // apiShutdownTimeout bounds how long Close waits for API requests in flight.
@@ -79,8 +81,8 @@ func (b backend) ID() api.IDInfo {
 
 // Peers lists every node with a live connection, those that presented an
 // identity and went away, so operators see who left, and the members of
-// the member table the registry does not list: verified first, then by
-// node ID.
+// the member table the registry does not list, each with its score. The
+// server sorts them.
 func (b backend) Peers() []api.PeerInfo {
 	n := b.n
 	members := n.Members()
@@ -102,23 +104,78 @@ func (b backend) Peers() []api.PeerInfo {
 		if m, ok := byID[pi.ID]; ok {
 			p.LastHeard, p.BlobCount = m.LastHeard.UTC(), m.Announcement.BlobCount
 		}
-		out = append(out, p)
+		out = append(out, withScore(n, pi.ID, p))
 		listed[pi.ID] = true
 	}
 	for _, m := range members {
 		if !listed[m.NodeID] {
 			pi, known := reg[m.NodeID]
-			out = append(out, memberPeerInfo(m, pi, known, hasLiveConn(n, m.NodeID)))
+			out = append(out, withScore(n, m.NodeID, memberPeerInfo(m, pi, known, hasLiveConn(n, m.NodeID))))
 		}
 	}
-	sort.SliceStable(out, func(i, j int) bool {
-		vi, vj := out[i].Status == api.PeerStatusVerified, out[j].Status == api.PeerStatusVerified
-		if vi != vj {
-			return vi
-		}
-		return out[i].NodeID < out[j].NodeID
-	})
 	return out
+}
+
+// withScore is the peers entry e of node p with p's score.
+func withScore(n *Node, p peer.ID, e api.PeerInfo) api.PeerInfo {
+	x := n.Score(p)
+	e.Score, e.RTTMillis, e.Reliability = x.Score, rttMillis(x), x.Reliability
+	return e
+}
+
+// rttMillis is e's smoothed RTT in milliseconds, nil without any sample.
+func rttMillis(e scoring.Explanation) *float64 {
+	for _, c := range e.Components {
+		if c.Name == scoring.ComponentLatency && c.Samples > 0 {
+			ms := api.Millis(e.SmoothedRTT)
+			return &ms
+		}
+	}
+	return nil
+}
+
+// Score explains a node's score. This node has none; a node neither the
+// registry nor the member table knows, and without any sample, is unknown.
+func (b backend) Score(p peer.ID) (api.ScoreExplanation, error) {
+	n := b.n
+	if p == n.id {
+		return api.ScoreExplanation{}, api.Mark(fmt.Errorf("score of %s: that is this node, which does not score itself", p), api.ErrBadRequest)
+	}
+	e := n.Score(p)
+	out := api.ScoreExplanation{
+		NodeID: p.String(), Score: e.Score, RTTMillis: rttMillis(e), Reliability: e.Reliability,
+		Components: make([]api.ScoreComponent, 0, len(e.Components)),
+	}
+	for _, c := range e.Components {
+		out.Components = append(out.Components, api.ScoreComponent{
+			Name: c.Name, Weight: c.Weight, Value: c.Value, Contribution: c.Contribution,
+			Samples: c.Samples, Last: c.Last.UTC(), Detail: c.Detail,
+		})
+	}
+	if !out.HasSamples() && !b.knows(p) {
+		return api.ScoreExplanation{}, api.Mark(fmt.Errorf("score of %s: unknown node: neither in the registry nor in the member table, and never sampled", p), api.ErrNotFound)
+	}
+	return out, nil
+}
+
+// knows reports whether the registry or the member table holds p.
+func (b backend) knows(p peer.ID) bool {
+	if _, ok := b.n.PeerInfo(p); ok {
+		return true
+	}
+	return slices.ContainsFunc(b.n.Members(), func(m discovery.Member) bool { return m.NodeID == p })
+}
+
+// Ping pings a node count times within count ping timeouts plus a dial
+// timeout (to reach and verify the node first), or sooner if ctx ends.
+func (b backend) Ping(ctx context.Context, p peer.ID, count int) ([]time.Duration, error) {
+	n := b.n
+	if p == n.id {
+		return nil, api.Mark(fmt.Errorf("ping %s: that is this node", p), api.ErrBadRequest)
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(count)*n.PingTimeout()+n.cfg.DialTimeout)
+	defer cancel()
+	return n.Ping(ctx, p, count)
 }
 
 // memberPeerInfo is the peers entry of a member the registry does not list:

@@ -349,3 +349,94 @@ func (g ghostMember) saveIn(t *testing.T, dataDir string) {
 	tbl.Verified(g.id, "ghost", "full", []ma.Multiaddr{ma.StringCast(g.addr)})
 	require.NoError(t, tbl.Save(filepath.Join(dataDir, "members.json")))
 }
+
+// Scores and pings through the API of real nodes: a peer's score is
+// explained and adds up; a member only the saved table knows still has
+// the priors' score; a node no one knows is 404, this node 400; pinging a
+// verified peer measures RTTs, pinging the unreachable member fails with
+// 502 within the ping's bound.
+func TestAPIScoresAndPing(t *testing.T) {
+	t.Parallel()
+	ghost := saveGhostMember(t)
+	nodes := StartNodes(t, 2, func(i int, cfg *node.Config, started []*node.Node) {
+		switch i {
+		case 0:
+			ghost.saveIn(t, cfg.DataDir)
+		case 1:
+			cfg.Bootstrap = append(cfg.Bootstrap, AddrInfo(started[0]))
+		}
+	})
+	a, b := nodes[0], nodes[1]
+	WaitVerified(t, a, b.ID())
+	c, err := api.ClientForDataDir(a.Config().DataDir)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), WaitTimeout)
+	defer cancel()
+
+	peers, err := c.Peers(ctx)
+	require.NoError(t, err)
+	ids := make([]string, len(peers))
+	for i, p := range peers {
+		ids[i] = p.NodeID
+		require.True(t, p.Score >= 0 && p.Score <= 1, "%+v", p)
+		require.True(t, p.Reliability >= 0 && p.Reliability <= 1, "%+v", p)
+		if i > 0 {
+			require.LessOrEqual(t, p.Score, peers[i-1].Score, "best score first: %+v", peers)
+		}
+		switch p.NodeID {
+		case b.ID().String():
+			require.NotNil(t, p.RTTMillis, "the handshake's RTT is a sample")
+			require.Positive(t, *p.RTTMillis)
+		case ghost.id.String():
+			require.Nil(t, p.RTTMillis, "never reached, no RTT")
+		}
+	}
+	require.ElementsMatch(t, []string{b.ID().String(), ghost.id.String()}, ids)
+
+	e, err := c.Score(ctx, b.ID().String())
+	require.NoError(t, err)
+	require.True(t, e.HasSamples())
+	sum := 0.0
+	for _, comp := range e.Components {
+		sum += comp.Contribution
+	}
+	require.InDelta(t, e.Score, sum, 1e-9)
+	require.Equal(t, b.ID().String(), e.NodeID)
+
+	e, err = c.Score(ctx, ghost.id.String())
+	require.NoError(t, err, "a member is known, samples or not")
+	require.Equal(t, ghost.id.String(), e.NodeID)
+
+	_, stranger, err := crypto.GenerateEd25519Key(nil)
+	require.NoError(t, err)
+	strangerID, err := peer.IDFromPublicKey(stranger)
+	require.NoError(t, err)
+	var se *api.StatusError
+	_, err = c.Score(ctx, strangerID.String())
+	require.ErrorAs(t, err, &se)
+	require.Equal(t, http.StatusNotFound, se.Code, "%v", err)
+	_, err = c.Score(ctx, a.ID().String())
+	require.ErrorAs(t, err, &se)
+	require.Equal(t, http.StatusBadRequest, se.Code, "%v", err)
+
+	res, err := c.Ping(ctx, b.ID().String(), 2)
+	require.NoError(t, err)
+	require.Len(t, res.RTTsMillis, 2)
+	for _, ms := range res.RTTsMillis {
+		require.Positive(t, ms)
+	}
+	require.Empty(t, res.Error)
+
+	_, err = c.Ping(ctx, a.ID().String(), 1)
+	require.ErrorAs(t, err, &se)
+	require.Equal(t, http.StatusBadRequest, se.Code, "%v", err)
+
+	start := time.Now()
+	res, err = c.Ping(ctx, ghost.id.String(), 2)
+	require.ErrorAs(t, err, &se)
+	require.Equal(t, http.StatusBadGateway, se.Code, "%v", err)
+	require.Empty(t, res.RTTsMillis)
+	require.NotEmpty(t, res.Error)
+	bound := 2*a.PingTimeout() + a.Config().DialTimeout
+	require.Less(t, time.Since(start), bound+5*time.Second, "the daemon bounds the pings")
+}

@@ -124,21 +124,60 @@ func offlineID(env *cliEnv, set map[string]bool, dataDir, secretFile, secretFlag
 	return info, nil
 }
 
-const peersUsage = `peers [--json] [--data-dir DIR]
+const peersUsage = `peers [--explain NODE] [--json] [--data-dir DIR]
 
 Lists the nodes the daemon is connected to, those that presented an identity
 and went away, and the members of its member table it is not connected to
-(heard of through announcements, peer exchange or a previous run): verified
-first, then by node ID. LAST HEARD is when the member table last heard of a
-node, BLOBS what its last announcement said it stores.`
+(heard of through announcements, peer exchange or a previous run): best
+score first (among equal scores, verified first, then by node ID).
 
-func runPeers(env *cliEnv, args []string) error {
+SCORE (0 to 1, higher is better) blends latency, reliability, freshness of
+announcements and penalties for misbehaviour; a node never measured has the
+priors' score. RTT is the smoothed round-trip time of handshakes and pings,
+or the last handshake's before any; RELIABILITY the share of pings answered,
+blended with a prior. LAST HEARD is when the member table last heard of a
+node, BLOBS what its last announcement said it stores.
+
+With --explain NODE, prints how NODE's score is made: one line per
+component (its weight, value, contribution, how many samples it rests on
+and when the last came) and the total.
+
+Examples:
+  peernode peers
+  peernode peers --json
+  peernode peers --explain 12D3KooW...`
+
+// parsePeers reads the peers command's flags: the node to explain, if any,
+// and the common flags.
+func parsePeers(env *cliEnv, args []string) (explain string, common *commonFlags, err error) {
 	fs, common := newFlagSet(env, "peers", peersUsage)
+	fs.StringVar(&explain, "explain", "", "print how this node's score is made, instead of the list")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
-		return err
+		return "", common, err
 	}
 	if err := wantArgs(pos, 0, ""); err != nil {
+		return "", common, err
+	}
+	if flagsSet(fs)["explain"] {
+		if err := checkNodeID(explain); err != nil {
+			return "", common, fmt.Errorf("--explain: %w", err)
+		}
+	}
+	return explain, common, nil
+}
+
+// checkNodeID returns a usage error unless s is a node ID.
+func checkNodeID(s string) error {
+	if _, err := peer.Decode(s); err != nil {
+		return usagef("%q is not a node ID: node IDs look like 12D3KooW..., as 'peernode id' and 'peernode peers' print them", s)
+	}
+	return nil
+}
+
+func runPeers(env *cliEnv, args []string) error {
+	explain, common, err := parsePeers(env, args)
+	if err != nil {
 		return err
 	}
 	c, err := daemonClient(common.dataDir)
@@ -147,6 +186,16 @@ func runPeers(env *cliEnv, args []string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
 	defer cancel()
+	if explain != "" {
+		e, err := c.Score(ctx, explain)
+		if err != nil {
+			return noDaemonHint(err, common.dataDir)
+		}
+		if common.json {
+			return printJSON(env, e)
+		}
+		return printExplanation(env, e)
+	}
 	peers, err := c.Peers(ctx)
 	if err != nil {
 		return noDaemonHint(err, common.dataDir)
@@ -165,15 +214,15 @@ func runPeers(env *cliEnv, args []string) error {
 // is not verified.
 func printPeers(env *cliEnv, peers []api.PeerInfo) error {
 	tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE ID\tSTATUS\tCONNECTED\tSINCE\tLAST HEARD\tNAME\tROLE\tVERSION\tBLOBS\tRTT")
+	fmt.Fprintln(tw, "NODE ID\tSCORE\tSTATUS\tCONNECTED\tSINCE\tLAST HEARD\tNAME\tROLE\tVERSION\tBLOBS\tRTT\tRELIABILITY")
 	var failed []api.PeerInfo
 	for _, p := range peers {
 		since := "-"
 		if !p.ConnectedSince.IsZero() {
 			since = fmt.Sprintf("%s (%s)", ago(p.ConnectedSince), shortDirection(p.Direction))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", p.NodeID, p.Status, yesNo(p.Connected), since,
-			agoOrDash(p.LastHeard), orDash(p.Name), orDash(p.Role), orDash(p.Version), p.BlobCount, rtt(p.HandshakeRTTMillis))
+		fmt.Fprintf(tw, "%s\t%.2f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%.2f\n", p.NodeID, p.Score, p.Status, yesNo(p.Connected), since,
+			agoOrDash(p.LastHeard), orDash(p.Name), orDash(p.Role), orDash(p.Version), p.BlobCount, peerRTT(p), p.Reliability)
 		if p.LastFailure != nil && p.Status != api.PeerStatusVerified {
 			failed = append(failed, p)
 		}
@@ -217,6 +266,14 @@ func shortDirection(d string) string {
 		return "out"
 	}
 	return orDash(d)
+}
+
+// peerRTT is the smoothed RTT of p, or its last handshake's before any.
+func peerRTT(p api.PeerInfo) string {
+	if p.RTTMillis != nil {
+		return rtt(*p.RTTMillis)
+	}
+	return rtt(p.HandshakeRTTMillis)
 }
 
 // rtt formats a round-trip time in milliseconds; "-" before any.

@@ -100,19 +100,23 @@ func TestPrintCrawl(t *testing.T) {
 func TestPrintPeers(t *testing.T) {
 	env, _ := testEnv(nil)
 	now := time.Now()
+	smoothed := 1.25
 	require.NoError(t, printPeers(env, []api.PeerInfo{
 		{NodeID: "12D3KooWbeta", Status: api.PeerStatusVerified, Direction: "inbound", ConnectedSince: now.Add(-time.Minute),
 			Name: "beta", Role: "full", Version: "0.1.0", HandshakeRTTMillis: 2.5,
-			Connected: true, LastHeard: now.Add(-3 * time.Second), BlobCount: 12},
+			Connected: true, LastHeard: now.Add(-3 * time.Second), BlobCount: 12,
+			Score: 0.934, RTTMillis: &smoothed, Reliability: 0.987},
 		{NodeID: "12D3KooWgamma", Status: api.PeerStatusDisconnected, Name: "gamma", Role: "client",
-			LastHeard: now.Add(-90 * time.Second)},
-		{NodeID: "12D3KooWnever", Status: api.PeerStatusError},
+			LastHeard: now.Add(-90 * time.Second), HandshakeRTTMillis: 31, Score: 0.5, Reliability: 0.5},
+		{NodeID: "12D3KooWnever", Status: api.PeerStatusError, Score: 0.41, Reliability: 0.5},
 	}))
 	lines := strings.Split(env.stdout.(*bytes.Buffer).String(), "\n")
-	require.Regexp(t, `^NODE ID\s+STATUS\s+CONNECTED\s+SINCE\s+LAST HEARD\s+NAME\s+ROLE\s+VERSION\s+BLOBS\s+RTT$`, lines[0])
-	require.Regexp(t, `^12D3KooWbeta\s+verified\s+yes\s+1m0s ago \(in\)\s+3s ago\s+beta\s+full\s+0\.1\.0\s+12\s+2\.5ms$`, lines[1])
-	require.Regexp(t, `^12D3KooWgamma\s+disconnected\s+no\s+-\s+1m30s ago\s+gamma\s+client\s+-\s+0\s+-$`, lines[2])
-	require.Regexp(t, `^12D3KooWnever\s+error\s+no\s+-\s+-\s+-\s+-\s+-\s+0\s+-$`, lines[3])
+	require.Regexp(t, `^NODE ID\s+SCORE\s+STATUS\s+CONNECTED\s+SINCE\s+LAST HEARD\s+NAME\s+ROLE\s+VERSION\s+BLOBS\s+RTT\s+RELIABILITY$`, lines[0])
+	// The smoothed RTT wins over the handshake's.
+	require.Regexp(t, `^12D3KooWbeta\s+0\.93\s+verified\s+yes\s+1m0s ago \(in\)\s+3s ago\s+beta\s+full\s+0\.1\.0\s+12\s+1\.2ms\s+0\.99$`, lines[1])
+	// Without it, the handshake's.
+	require.Regexp(t, `^12D3KooWgamma\s+0\.50\s+disconnected\s+no\s+-\s+1m30s ago\s+gamma\s+client\s+-\s+0\s+31ms\s+0\.50$`, lines[2])
+	require.Regexp(t, `^12D3KooWnever\s+0\.41\s+error\s+no\s+-\s+-\s+-\s+-\s+-\s+0\s+-\s+0\.50$`, lines[3])
 }
 
 func TestMDNSSetting(t *testing.T) {

@@ -140,6 +140,9 @@ type peerJSON struct {
 	Connected      bool         `json:"connected"`
 	LastHeard      string       `json:"last_heard"`
 	BlobCount      uint64       `json:"blob_count"`
+	Score          float64      `json:"score"`
+	RTTMs          *float64     `json:"rtt_ms"`
+	Reliability    float64      `json:"reliability"`
 }
 
 // failureJSON is a peer's last_failure.
@@ -189,7 +192,16 @@ func peers(t *testing.T, dataDir string) []peerJSON {
 	var ps []peerJSON
 	decodeJSON(t, r, &ps)
 	for i, p := range ps {
-		requireKeys(t, objs[i], "node_id", "addrs", "status", "name", "role", "version", "handshake_rtt_ms", "connected", "blob_count")
+		requireKeys(t, objs[i], "node_id", "addrs", "status", "name", "role", "version", "handshake_rtt_ms", "connected", "blob_count",
+			"score", "reliability")
+		require.True(t, p.Score >= 0 && p.Score <= 1, "score of %s out of [0, 1]: %s", p.NodeID, r)
+		require.True(t, p.Reliability >= 0 && p.Reliability <= 1, "reliability of %s out of [0, 1]: %s", p.NodeID, r)
+		if p.RTTMs != nil {
+			require.Positive(t, *p.RTTMs, "rtt_ms of %s is absent or positive: %s", p.NodeID, r)
+		}
+		if i > 0 {
+			require.LessOrEqual(t, p.Score, ps[i-1].Score, "peers are sorted by score, best first: %s", r)
+		}
 		require.NotEmpty(t, p.NodeID, "%s", r)
 		require.NotNil(t, p.Addrs, "addrs must be a list, even empty: %s", r)
 		require.Contains(t, peerStatuses, p.Status, "%s", r)

@@ -35,7 +35,8 @@ type command struct {
 var commands = []command{
 	{"daemon", "run a node in the foreground", runDaemon},
 	{"id", "show this node's identity (works without a running daemon)", runID},
-	{"peers", "list the peers and members the daemon knows, with their status", runPeers},
+	{"peers", "list the peers and members the daemon knows, best score first: peernode peers --help", runPeers},
+	{"ping", "ping a node through the daemon: peernode ping NODE [--count N]", runPing},
 	{"crawl", "walk the network from the daemon, node by node: peernode crawl --help", runCrawl},
 	{"connect", "connect the daemon to a peer: peernode connect MULTIADDR", runConnect},
 	{"trust", "list, approve, reject, revoke, allow or deny nodes: peernode trust --help", runTrust},
