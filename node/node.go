@@ -46,6 +46,8 @@ type Node struct {
 
 	book   *scoring.Book
 	pinger *scoring.Pinger
+	// events queues the registry's peer events (see asyncEmitter).
+	events *asyncEmitter
 	// tableDirty is set when the member table changes and cleared when it
 	// is saved.
 	tableDirty atomic.Bool
@@ -115,7 +117,8 @@ func (n *Node) wire() error {
 	if err != nil {
 		return fmt.Errorf("peer event emitter: %w", err)
 	}
-	n.reg = newRegistry(n.id, &n.cfg, n.gater, em, n.closeConn)
+	n.events = newAsyncEmitter(em)
+	n.reg = newRegistry(n.id, &n.cfg, n.gater, n.events, n.closeConn)
 	instance := make([]byte, handshake.InstanceSize)
 	if _, err := rand.Read(instance); err != nil {
 		return err
@@ -255,6 +258,9 @@ func (n *Node) Close() error {
 		}
 		errs = append(errs, n.host.Close())
 		n.wg.Wait()
+		if n.events != nil {
+			errs = append(errs, n.events.Close())
+		}
 		n.lock.release()
 		n.closeErr = errors.Join(errs...)
 	})

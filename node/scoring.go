@@ -8,10 +8,13 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 
 	"peernode/discovery"
 	"peernode/internal/atomicfile"
+	"peernode/protocols/handshake"
 	"peernode/scoring"
 )
 
@@ -75,6 +78,7 @@ func (n *Node) scorePeerEvent(ev EvtPeer) {
 		n.book.Connected(ev.Peer)
 		if info, ok := n.reg.info(ev.Peer); ok {
 			n.book.ObserveRTT(ev.Peer, info.HandshakeRTT)
+			n.book.SetRelayed(ev.Peer, onlyRelayed(info.Conns))
 		}
 	case EventDisconnected:
 		n.book.Disconnected(ev.Peer)
@@ -88,6 +92,48 @@ func (n *Node) scorePeerEvent(ev EvtPeer) {
 			n.book.Penalize(ev.Peer, penaltyBanned)
 		}
 	}
+}
+
+// onlyRelayed reports whether every connection goes through a relay (a
+// limited connection, or a /p2p-circuit address).
+func onlyRelayed(conns []network.Conn) bool {
+	if len(conns) == 0 {
+		return false
+	}
+	for _, c := range conns {
+		if !c.Stat().Limited && !isCircuit(c.RemoteMultiaddr()) {
+			return false
+		}
+	}
+	return true
+}
+
+func isCircuit(a ma.Multiaddr) bool {
+	_, err := a.ValueForProtocol(ma.P_CIRCUIT)
+	return err == nil
+}
+
+// BestPeers returns up to k of the Verified, connected peers of the given
+// role ("" for any), best score first; now and then the last place goes to
+// a peer without samples, so new peers get tried (scoring.Book.Best).
+func (n *Node) BestPeers(k int, role handshake.Role) []peer.ID {
+	roles := map[peer.ID]handshake.Role{}
+	var cands []peer.ID
+	for _, p := range n.reg.all() {
+		if p.Status == StatusVerified && len(p.Conns) > 0 {
+			cands = append(cands, p.ID)
+			roles[p.ID] = p.Identity.Role
+		}
+	}
+	var filter func(peer.ID) bool
+	if role != "" {
+		filter = func(p peer.ID) bool { return roles[p] == role }
+	}
+	var out []peer.ID
+	for _, r := range n.book.Best(cands, k, filter) {
+		out = append(out, r.Peer)
+	}
+	return out
 }
 
 // scoreTableEvent records announcement freshness.

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"peernode/node"
+	"peernode/protocols/handshake"
 )
 
 // Verified peers are pinged and scored; each explanation adds up to its
@@ -76,4 +77,26 @@ func TestScoresSurviveARestart(t *testing.T) {
 	require.Equal(t, before.Components[1].Samples, after.Components[1].Samples, "requests")
 	require.InDelta(t, before.SmoothedRTT.Seconds(), after.SmoothedRTT.Seconds(), 1e-9)
 	require.Less(t, math.Abs(before.Reliability-after.Reliability), 0.01)
+}
+
+// BestPeers ranks verified peers and filters by role.
+func TestBestPeersByRole(t *testing.T) {
+	t.Parallel()
+	nodes := StartNodes(t, 4, func(i int, cfg *node.Config, started []*node.Node) {
+		cfg.APIAddr = ""
+		if i == 3 {
+			cfg.Role = handshake.RoleClient
+		}
+		if i > 0 {
+			cfg.Bootstrap = append(cfg.Bootstrap, AddrInfo(started[0]))
+		}
+	})
+	hub := nodes[0]
+	for _, n := range nodes[1:] {
+		WaitVerified(t, hub, n.ID())
+	}
+	require.Equal(t, []peer.ID{nodes[3].ID()}, hub.BestPeers(3, handshake.RoleClient))
+	full := hub.BestPeers(3, handshake.RoleFull)
+	require.ElementsMatch(t, []peer.ID{nodes[1].ID(), nodes[2].ID()}, full)
+	require.Len(t, hub.BestPeers(1, ""), 1)
 }
