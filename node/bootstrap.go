@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/event"
@@ -56,9 +57,39 @@ func (n *Node) bootstrapLoop() {
 		return
 	}
 	defer sub.Close()
+	// The subscription is drained at once, whatever the loop is doing (a
+	// back-off sleep, a dial round): a subscriber that stops reading blocks
+	// the event bus, and with it the swarm closing connections.
+	wake := make(chan struct{}, 1)
+	var verified atomic.Bool
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		for {
+			select {
+			case <-n.ctx.Done():
+				return
+			case e, ok := <-sub.Out():
+				if !ok {
+					return
+				}
+				if ev, isPeer := e.(EvtPeer); isPeer && ev.Kind == EventVerified {
+					verified.Store(true)
+				}
+				select {
+				case wake <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}()
+	defer func() { <-drained }()
 	rng := rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
 	rounds := 0 // dial rounds since a peer was last verified
 	for {
+		if verified.Swap(false) {
+			rounds = 0
+		}
 		if len(n.host.Network().Peers()) == 0 {
 			if rounds > 0 {
 				delay := backoff(rounds-1, n.cfg.BootstrapBackoffMin, n.cfg.BootstrapBackoffMax, rng.Float64())
@@ -81,10 +112,7 @@ func (n *Node) bootstrapLoop() {
 		select {
 		case <-n.ctx.Done():
 			return
-		case e := <-sub.Out():
-			if ev, ok := e.(EvtPeer); ok && ev.Kind == EventVerified {
-				rounds = 0
-			}
+		case <-wake:
 		}
 	}
 }
