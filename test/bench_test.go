@@ -20,6 +20,7 @@ import (
 
 	"peernode/discovery"
 	"peernode/node"
+	"peernode/scoring"
 )
 
 // BenchmarkConnect times Connect until the connection is fully identified
@@ -88,6 +89,8 @@ func waitGone(b *testing.B, gone event.Subscription, p peer.ID) {
 func BenchmarkHandshake(b *testing.B) {
 	cfg := Config(b, "target")
 	cfg.APIAddr = ""
+	// Scoring at its production pace, not the test profile's 200 ms pings.
+	cfg.Ping, cfg.ScoreInterval = scoring.DefaultPingConfig(), node.DefaultScoreInterval
 	target := StartNode(b, cfg)
 	baseTarget := NewBaselineHost(b)
 	var ver, idn []time.Duration
@@ -128,6 +131,7 @@ func timeVerified(b *testing.B, target *node.Node, i int) time.Duration {
 	// not the handshake's cost: keep those loops quiet for the iteration.
 	cfg.DHTMode = discovery.DHTClient
 	cfg.AnnounceInterval, cfg.StaleAfter, cfg.RendezvousInterval = time.Hour, 2*time.Hour, time.Hour
+	cfg.Ping, cfg.ScoreInterval = scoring.DefaultPingConfig(), node.DefaultScoreInterval
 	n, err := node.New(cfg)
 	require.NoError(b, err)
 	defer n.Close()
