@@ -346,11 +346,13 @@ func saveGhostMember(t *testing.T) ghostMember {
 
 // saveIn writes a member table holding only the ghost where a node with
 // dataDir loads it at start.
-func (g ghostMember) saveIn(t *testing.T, dataDir string) {
+// It records when it was saved as heard (g.heard).
+func (g *ghostMember) saveIn(t *testing.T, dataDir string) {
 	t.Helper()
 	require.NoError(t, os.MkdirAll(dataDir, 0o700))
 	tbl := discovery.NewTable(time.Minute, nil, nil)
 	defer tbl.Close()
+	g.heard = time.Now()
 	tbl.Verified(g.id, "ghost", "full", []ma.Multiaddr{ma.StringCast(g.addr)})
 	require.NoError(t, tbl.Save(filepath.Join(dataDir, "members.json")))
 }
