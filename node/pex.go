@@ -36,12 +36,7 @@ func (n *Node) peersAnswer() (signed [][]byte, connected []peer.ID) {
 		signed = append(signed, own)
 	}
 	signed = append(signed, n.table.Signed(discovery.DefaultExchangeMax-len(signed))...)
-	for _, p := range n.reg.all() {
-		if p.Status == StatusVerified && len(p.Conns) > 0 {
-			connected = append(connected, p.ID)
-		}
-	}
-	return signed, connected
+	return signed, n.verifiedPeers()
 }
 
 // ExchangePeers asks a node for the announcements it holds and the members
