@@ -77,6 +77,8 @@ func stormServerLimits(cfg *node.Config, n int) {
 	// storm measures a node as deployed.
 	d := node.DefaultConfig()
 	cfg.AnnounceInterval, cfg.StaleAfter, cfg.RendezvousInterval = d.AnnounceInterval, d.StaleAfter, d.RendezvousInterval
+	// Scoring too: the test profile pings every peer every 200 ms.
+	cfg.Ping, cfg.ScoreInterval = d.Ping, d.ScoreInterval
 }
 
 // stormBare measures N bare connections per second into a baseline host.
