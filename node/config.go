@@ -12,6 +12,7 @@ import (
 
 	"peernode/discovery"
 	"peernode/protocols/handshake"
+	"peernode/protocols/storage"
 	"peernode/scoring"
 )
 
@@ -87,6 +88,22 @@ type Config struct {
 	// Role is what this node offers: full (stores blobs for others) or
 	// client. Default full.
 	Role handshake.Role
+
+	// StorageMax caps the bytes of blob data this node stores (its own and
+	// others'); 0, the default, means no byte quota: only the disk rule
+	// applies (never fill the disk past 90 %).
+	StorageMax int64
+	// MaxBlobSize is the largest blob stored or accepted. Default 8 GiB.
+	MaxBlobSize int64
+	// Storage bounds the storage protocol: transfers at once (default 16),
+	// request timeout (30 s), slowest rate a deadline allows for (1 MiB/s)
+	// and the idle time after which a stalled transfer is dropped and the
+	// client fails over to another holder (15 s).
+	Storage storage.Config
+	// ReprovideInterval is how often every stored blob's DHT provider
+	// record is refreshed, well inside the records' 48 h lifetime.
+	// Default 12 h.
+	ReprovideInterval time.Duration
 
 	// Trust is the trust policy: open (any member that proves itself),
 	// allowlist (only allowed node IDs) or manual (unknown members wait
@@ -211,6 +228,8 @@ const (
 	DefaultRendezvousInterval  = time.Minute
 	DefaultScoreInterval       = 10 * time.Second
 	DefaultProtectBest         = 8
+	DefaultMaxBlobSize         = 8 << 30
+	DefaultReprovideInterval   = 12 * time.Hour
 )
 
 // DefaultListenAddrs returns TCP and QUIC on DefaultPort on all interfaces.
@@ -275,6 +294,9 @@ func DefaultConfig() Config {
 		Ping:                scoring.DefaultPingConfig(),
 		ScoreInterval:       DefaultScoreInterval,
 		ProtectBest:         DefaultProtectBest,
+		MaxBlobSize:         DefaultMaxBlobSize,
+		Storage:             storage.DefaultConfig(),
+		ReprovideInterval:   DefaultReprovideInterval,
 	}
 }
 
@@ -346,6 +368,13 @@ func (c *Config) Validate() error {
 		return bad("announce interval %s and stale threshold %s: need a positive interval and a threshold of at least two intervals", c.AnnounceInterval, c.StaleAfter)
 	case c.ScoreInterval <= 0 || c.ProtectBest < 0:
 		return bad("score interval %s, protect best %d: need a positive interval and a count >= 0", c.ScoreInterval, c.ProtectBest)
+	case c.StorageMax < 0 || c.MaxBlobSize <= 0:
+		return bad("storage max %d bytes, max blob size %d bytes: need >= 0 (0: no quota) and > 0", c.StorageMax, c.MaxBlobSize)
+	case c.ReprovideInterval <= 0:
+		return bad("reprovide interval must be positive")
+	}
+	if err := c.Storage.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	if err := c.Scoring.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)

@@ -80,7 +80,12 @@ func (n *Node) saveMembersLoop() {
 
 // selfAnnouncement is what the node says about itself.
 func (n *Node) selfAnnouncement() discovery.Announcement {
-	return discovery.Announcement{Name: n.cfg.Name, Role: string(n.cfg.Role), Addrs: n.host.Addrs(), Version: Version}
+	a := discovery.Announcement{Name: n.cfg.Name, Role: string(n.cfg.Role), Addrs: n.host.Addrs(), Version: Version}
+	if n.blobs != nil {
+		count, bytes := n.blobs.store.Usage()
+		a.BlobCount, a.BytesStored = uint64(count), uint64(bytes)
+	}
+	return a
 }
 
 // gossipProtocols are offered to pubsub again when a peer is verified.

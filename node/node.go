@@ -46,6 +46,7 @@ type Node struct {
 
 	book   *scoring.Book
 	pinger *scoring.Pinger
+	blobs  *blobs
 	// events queues the registry's peer events (see asyncEmitter).
 	events *asyncEmitter
 	// tableDirty is set when the member table changes and cleared when it
@@ -146,6 +147,9 @@ func (n *Node) wire() error {
 		return err
 	}
 	n.wirePeerExchange()
+	if err := n.wireStorage(); err != nil {
+		return err
+	}
 	n.host.Network().Notify(&network.NotifyBundle{
 		ConnectedF:    n.onConnected,
 		DisconnectedF: func(_ network.Network, c network.Conn) { n.reg.disconnected(c) },
@@ -211,6 +215,7 @@ func (n *Node) Start() error {
 	n.saveMembersLoop()
 	n.pinger.Start()
 	n.scoreLoop()
+	n.provideLoop()
 	if len(n.bootstrapPeers()) > 0 {
 		n.wg.Add(1)
 		go func() {
@@ -260,6 +265,9 @@ func (n *Node) Close() error {
 		n.wg.Wait()
 		if n.events != nil {
 			errs = append(errs, n.events.Close())
+		}
+		if n.blobs != nil {
+			errs = append(errs, n.blobs.store.Close())
 		}
 		n.lock.release()
 		n.closeErr = errors.Join(errs...)

@@ -77,13 +77,20 @@ func TestAPIOfRunningNode(t *testing.T) {
 	require.ErrorIs(t, err, api.ErrNoDaemon)
 }
 
-// dirState maps each file of dir to its content.
+// dirState maps each file of dir, and of its subdirectories, to its
+// content.
 func dirState(t *testing.T, dir string) map[string]string {
 	t.Helper()
 	out := map[string]string{}
 	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)
 	for _, e := range entries {
+		if e.IsDir() {
+			for name, content := range dirState(t, filepath.Join(dir, e.Name())) {
+				out[filepath.Join(e.Name(), name)] = content
+			}
+			continue
+		}
 		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
 		require.NoError(t, err)
 		out[e.Name()] = string(b)

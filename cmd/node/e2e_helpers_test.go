@@ -579,7 +579,8 @@ type fileState struct {
 	mode fs.FileMode
 }
 
-// snapshotDir reads every file of dir.
+// snapshotDir reads every file of dir (of a subdirectory, only that it
+// exists).
 func snapshotDir(t *testing.T, dir string) map[string]fileState {
 	t.Helper()
 	entries, err := os.ReadDir(dir)
@@ -604,6 +605,11 @@ func restoreDir(t *testing.T, dir string, snap map[string]fileState) {
 	require.NoError(t, os.MkdirAll(dir, 0o700))
 	for name, f := range snap {
 		path := filepath.Join(dir, name)
+		if f.mode.IsDir() {
+			require.NoError(t, os.MkdirAll(path, f.mode.Perm()))
+			require.NoError(t, os.Chmod(path, f.mode.Perm()))
+			continue
+		}
 		require.NoError(t, os.WriteFile(path, f.data, f.mode.Perm()))
 		require.NoError(t, os.Chmod(path, f.mode.Perm())) // despite the umask
 	}

@@ -1,0 +1,271 @@
+package test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/stretchr/testify/require"
+
+	"peernode/node"
+	"peernode/protocols/handshake"
+	"peernode/protocols/storage"
+	"peernode/scoring"
+)
+
+func randomBlob(t testing.TB, n int) []byte {
+	b := make([]byte, n)
+	_, err := rand.Read(b)
+	require.NoError(t, err)
+	return b
+}
+
+func putBlob(t testing.TB, n *node.Node, data []byte, replicas int) node.PutResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), WaitTimeout)
+	defer cancel()
+	res, err := n.PutBlob(ctx, bytes.NewReader(data), int64(len(data)), replicas)
+	require.NoError(t, err)
+	return res
+}
+
+// readBlob opens id on n and reads [off, off+length) (length < 0: to the
+// end).
+func readBlob(t testing.TB, n *node.Node, id cid.Cid, off, length int64) ([]byte, *node.Blob, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), WaitTimeout)
+	defer cancel()
+	b, err := n.OpenBlob(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	if length < 0 {
+		length = b.Size - off
+	}
+	var buf bytes.Buffer
+	err = b.WriteRange(ctx, &buf, off, length)
+	return buf.Bytes(), b, err
+}
+
+// startPair starts two verified nodes.
+func startPair(t *testing.T) (a, b *node.Node) {
+	nodes := startStar(t, 2, nil)
+	WaitVerified(t, nodes[0], nodes[1].ID())
+	WaitVerified(t, nodes[1], nodes[0].ID())
+	return nodes[0], nodes[1]
+}
+
+// Blobs of every awkward size travel whole and in ranges between two nodes.
+func TestBlobRoundTrips(t *testing.T) {
+	t.Parallel()
+	a, b := startPair(t)
+	for _, size := range []int{0, 1, 1<<20 + 1, 64 << 20} {
+		data := randomBlob(t, size)
+		res := putBlob(t, a, data, 2)
+		require.Equal(t, []peer.ID{a.ID(), b.ID()}, res.Holders)
+		require.EqualValues(t, size, res.Info.Size)
+		require.NoError(t, b.Store().Verify(res.Info.ID))
+
+		// b reads its own copy; a third party's read is the next test's.
+		got, blob, err := readBlob(t, b, res.Info.ID, 0, -1)
+		require.NoError(t, err)
+		require.True(t, blob.Local)
+		require.True(t, bytes.Equal(data, got), "%d bytes differ", size)
+		if size > 2 {
+			got, _, err = readBlob(t, b, res.Info.ID, 1, int64(size-2))
+			require.NoError(t, err)
+			require.True(t, bytes.Equal(data[1:size-1], got))
+		}
+		// Delete b's copy: b now fetches it from a, whole and ranged.
+		require.NoError(t, b.Store().Delete(res.Info.ID))
+		got, blob, err = readBlob(t, b, res.Info.ID, 0, -1)
+		require.NoError(t, err)
+		require.False(t, blob.Local)
+		require.Equal(t, []peer.ID{a.ID()}, blob.Holders())
+		require.True(t, bytes.Equal(data, got), "%d bytes differ over the network", size)
+		if size > 2 {
+			off, length := int64(size/3), int64(size/3)
+			got, _, err = readBlob(t, b, res.Info.ID, off, length)
+			require.NoError(t, err)
+			require.True(t, bytes.Equal(data[off:off+length], got))
+		}
+	}
+}
+
+// A node that never talked to the holder finds it through the DHT (its
+// only peer does not hold the blob) and fetches it.
+func TestBlobFoundThroughTheDHT(t *testing.T) {
+	t.Parallel()
+	quiet := func(cfg *node.Config) { cfg.RendezvousInterval = time.Hour; cfg.APIAddr = "" }
+	holder := StartNode(t, func() node.Config { c := Config(t, "holder"); quiet(&c); return c }())
+	midCfg := Config(t, "middle")
+	quiet(&midCfg)
+	midCfg.Bootstrap = []peer.AddrInfo{AddrInfo(holder)}
+	middle := StartNode(t, midCfg)
+	WaitVerified(t, holder, middle.ID())
+	data := randomBlob(t, 300<<10)
+	res := putBlob(t, holder, data, 1)
+	// Wait for the provider record to reach the middle node's DHT.
+	require.Eventually(t, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		for ai := range middle.DHTProviders(ctx, res.Info.ID) {
+			if ai.ID == holder.ID() {
+				return true
+			}
+		}
+		return false
+	}, WaitTimeout, 50*time.Millisecond, "the provider record never reached the middle node")
+
+	farCfg := Config(t, "far")
+	quiet(&farCfg)
+	farCfg.Bootstrap = []peer.AddrInfo{AddrInfo(middle)}
+	far := StartNode(t, farCfg)
+	WaitVerified(t, far, middle.ID())
+	require.False(t, Connected(far.Host(), holder.ID()), "far already talks to the holder")
+	// far's DHT admits middle once it is verified; a lookup before that
+	// has nobody to ask. (The lookup itself dials the holder: it is one of
+	// the DHT servers closest to the key.)
+	require.Eventually(t, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		for ai := range far.DHTProviders(ctx, res.Info.ID) {
+			if ai.ID == holder.ID() {
+				return true
+			}
+		}
+		return false
+	}, WaitTimeout, 50*time.Millisecond, "far never found the provider record")
+
+	got, blob, err := readBlob(t, far, res.Info.ID, 0, -1)
+	require.NoError(t, err)
+	require.Equal(t, []peer.ID{holder.ID()}, blob.Holders())
+	require.True(t, bytes.Equal(data, got))
+}
+
+// corruptBlob flips a byte of n's copy of id.
+func corruptBlob(t testing.TB, n *node.Node, id cid.Cid, off int64) {
+	t.Helper()
+	paths, err := filepath.Glob(filepath.Join(n.Store().Dir(), "blobs", "*", id.String()))
+	require.NoError(t, err)
+	require.Len(t, paths, 1)
+	f, err := os.OpenFile(paths[0], os.O_RDWR, 0)
+	require.NoError(t, err)
+	defer f.Close()
+	b := make([]byte, 1)
+	_, err = f.ReadAt(b, off)
+	require.NoError(t, err)
+	b[0] ^= 0x55
+	_, err = f.WriteAt(b, off)
+	require.NoError(t, err)
+}
+
+// seedRTT gives n's score book samples of p at rtt, as if pinged.
+func seedRTT(n *node.Node, p peer.ID, rtt time.Duration) {
+	for range 8 {
+		n.Scores().ReportRequest(p, "test", rtt, scoring.Success)
+	}
+}
+
+// A holder serving corrupted bytes is caught within the first chunk group;
+// the reader fails over to an honest holder and the liar's score drops.
+func TestCorruptHolderCaughtAndFailedOver(t *testing.T) {
+	t.Parallel()
+	nodes := startStar(t, 3, nil)
+	reader, liar, honest := nodes[0], nodes[1], nodes[2]
+	for _, n := range nodes[1:] {
+		WaitVerified(t, reader, n.ID())
+	}
+	data := randomBlob(t, 2<<20)
+	id := putBlob(t, liar, data, 1).Info.ID
+	putBlob(t, honest, data, 1)
+	corruptBlob(t, liar, id, 100) // in the first group
+	// The liar looks best, so it is asked first.
+	seedRTT(reader, liar.ID(), time.Millisecond)
+	seedRTT(reader, honest.ID(), 80*time.Millisecond)
+	before := reader.Score(liar.ID()).Score
+
+	got, blob, err := readBlob(t, reader, id, 0, -1)
+	require.NoError(t, err)
+	require.Equal(t, []peer.ID{liar.ID(), honest.ID()}, blob.Holders())
+	require.True(t, bytes.Equal(data, got))
+	after := reader.Score(liar.ID()).Score
+	require.Less(t, after, before, "the liar's score did not drop")
+	require.Less(t, after, reader.Score(honest.ID()).Score)
+}
+
+// --replicas 3 among five nodes lands on this node and the two best-scored
+// peers; with the best holder stopped, another node still gets the blob.
+func TestReplicasOnTheBestScored(t *testing.T) {
+	t.Parallel()
+	nodes := startStar(t, 5, nil)
+	src := nodes[0]
+	for _, n := range nodes[1:] {
+		WaitVerified(t, src, n.ID())
+	}
+	rtts := []time.Duration{0, 5 * time.Millisecond, 60 * time.Millisecond, 10 * time.Millisecond, 90 * time.Millisecond}
+	for i, n := range nodes[1:] {
+		seedRTT(src, n.ID(), rtts[i+1])
+	}
+	data := randomBlob(t, 1<<20)
+	res := putBlob(t, src, data, 3)
+	require.Equal(t, []peer.ID{src.ID(), nodes[1].ID(), nodes[3].ID()}, res.Holders)
+
+	require.NoError(t, nodes[1].Close())
+	require.NoError(t, src.Close())
+	WaitStatus(t, nodes[4], nodes[1].ID(), node.StatusDisconnected)
+	got, _, err := readBlob(t, nodes[4], res.Info.ID, 0, -1)
+	require.NoError(t, err)
+	require.True(t, bytes.Equal(data, got))
+}
+
+// A node of role client stores nothing for others.
+func TestClientNodeRefusesPuts(t *testing.T) {
+	t.Parallel()
+	nodes := startStar(t, 2, nil)
+	full := nodes[0]
+	cCfg := Config(t, "client")
+	cCfg.APIAddr, cCfg.Role = "", handshake.RoleClient
+	cCfg.Bootstrap = []peer.AddrInfo{AddrInfo(full)}
+	client := StartNode(t, cCfg)
+	WaitVerified(t, full, client.ID())
+	id := putBlob(t, full, []byte("for the client?"), 1).Info.ID
+	ctx, cancel := context.WithTimeout(context.Background(), WaitTimeout)
+	defer cancel()
+	require.ErrorIs(t, full.ReplicateTo(ctx, client.ID(), id), storage.ErrRefused)
+	count, _ := client.Store().Usage()
+	require.Zero(t, count)
+	// Puts with replicas skip it: the other full node gets the copy.
+	res := putBlob(t, full, []byte("replicated"), 2)
+	require.Equal(t, []peer.ID{full.ID(), nodes[1].ID()}, res.Holders)
+}
+
+// A peer that is not Verified gets its storage stream reset.
+func TestUnverifiedStorageStreamReset(t *testing.T) {
+	t.Parallel()
+	cfg := Config(t, "target")
+	cfg.APIAddr = ""
+	n := StartNode(t, cfg)
+	h := NewHost(t)
+	ctx, cancel := context.WithTimeout(context.Background(), WaitTimeout)
+	defer cancel()
+	require.NoError(t, h.Connect(ctx, AddrInfo(n)))
+	s, err := h.NewStream(ctx, n.ID(), storage.ID)
+	if err == nil {
+		_, err = s.Write([]byte{0x02, 0x22, 0x00})
+		if err == nil {
+			_, err = io.ReadAll(s)
+		}
+	}
+	require.ErrorIs(t, err, network.ErrReset)
+	count, _ := n.Store().Usage()
+	require.Zero(t, count)
+}
