@@ -23,7 +23,7 @@ var log = logging.Logger("peernode/api")
 // Limits of the HTTP server.
 const (
 	// maxBodyBytes caps request bodies: every request body is a small JSON
-	// object.
+	// object, but a blob upload's (isBlobUpload), which streams.
 	maxBodyBytes = 64 << 10
 	// readHeaderTimeout drops clients that trickle their headers.
 	readHeaderTimeout = 10 * time.Second
@@ -90,6 +90,10 @@ func NewServer(backend Backend, token string) *Server {
 	mux.HandleFunc("GET /v1/trust", s.handleTrust)
 	mux.HandleFunc("GET /v1/trust/pending", s.handlePending)
 	mux.HandleFunc("POST /v1/trust/{node}/{action}", s.handleTrustAction)
+	mux.HandleFunc("POST "+blobsPath, s.handlePutBlob)
+	mux.HandleFunc("GET "+blobsPath, s.handleListBlobs)
+	mux.HandleFunc("GET "+blobsPath+"/{id}", s.handleGetBlob) // and HEAD
+	mux.HandleFunc("DELETE "+blobsPath+"/{id}", s.handleDeleteBlob)
 	s.srv = &http.Server{
 		Handler:           s.authenticate(mux),
 		ReadHeaderTimeout: readHeaderTimeout,
@@ -126,7 +130,9 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			writeError(w, http.StatusUnauthorized, "missing or wrong API token: the token is in the daemon's data directory (api.token)")
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+		if !isBlobUpload(r) {
+			r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+		}
 		next.ServeHTTP(w, r)
 	})
 }

@@ -60,6 +60,11 @@ type settings struct {
 	StaleAfter       duration `json:"stale_after"`
 	// MDNS finds members on the local network by multicast DNS.
 	MDNS bool `json:"mdns"`
+	// StorageMax caps the blob bytes stored here ("0": no quota, only the
+	// rule never to fill the disk past 90 %); MaxBlobSize is the largest
+	// blob stored or accepted.
+	StorageMax  byteSize `json:"storage_max"`
+	MaxBlobSize byteSize `json:"max_blob_size"`
 }
 
 // duration is a time.Duration written as text ("10s") in the config file.
@@ -97,6 +102,8 @@ func defaultSettings() settings {
 		AnnounceInterval: duration(d.AnnounceInterval),
 		StaleAfter:       duration(d.StaleAfter),
 		MDNS:             d.MDNS,
+		StorageMax:       byteSize(d.StorageMax),
+		MaxBlobSize:      byteSize(d.MaxBlobSize),
 	}
 	for _, a := range d.ListenAddrs {
 		s.Listen = append(s.Listen, a.String())
@@ -151,6 +158,7 @@ type settingsFlags struct {
 	dhtMode                       string
 	announceInterval, staleAfter  time.Duration
 	mdns                          bool
+	storageMax, maxBlobSize       byteSize
 }
 
 func (f *settingsFlags) register(fs *flag.FlagSet) {
@@ -175,6 +183,9 @@ func (f *settingsFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.announceInterval, "announce-interval", time.Duration(d.AnnounceInterval), "how often the node announces itself to the network (±10 % jitter)")
 	fs.DurationVar(&f.staleAfter, "stale-after", time.Duration(d.StaleAfter), "how long a member may stay silent before it is pruned from the member table (at least two announce intervals)")
 	fs.BoolVar(&f.mdns, "mdns", d.MDNS, "find members on the local network by multicast DNS; off by default")
+	f.storageMax, f.maxBlobSize = d.StorageMax, d.MaxBlobSize
+	fs.Var(&f.storageMax, "storage-max", "most blob bytes stored here, e.g. 50GiB or 200GB (0: no quota; the disk is never filled past 90 %)")
+	fs.Var(&f.maxBlobSize, "max-blob-size", "largest blob stored or accepted, e.g. 8GiB")
 }
 
 // apply overrides s with the flags that were given.
@@ -236,6 +247,12 @@ func (f *settingsFlags) apply(s *settings, set map[string]bool) {
 	if set["mdns"] {
 		s.MDNS = f.mdns
 	}
+	if set["storage-max"] {
+		s.StorageMax = f.storageMax
+	}
+	if set["max-blob-size"] {
+		s.MaxBlobSize = f.maxBlobSize
+	}
 }
 
 // nodeConfig turns settings into a validated node.Config. secret, if not
@@ -272,6 +289,10 @@ func nodeConfig(dataDir string, s settings, secret []byte) (node.Config, error) 
 	if err := trustConfig(&cfg, s); err != nil {
 		return cfg, err
 	}
+	if s.StorageMax < 0 || s.MaxBlobSize <= 0 {
+		return cfg, usagef("--storage-max %s and --max-blob-size %s (config keys storage_max, max_blob_size): need >= 0 and > 0", s.StorageMax, s.MaxBlobSize)
+	}
+	cfg.StorageMax, cfg.MaxBlobSize = int64(s.StorageMax), int64(s.MaxBlobSize)
 	if err := cfg.Validate(); err != nil {
 		return cfg, usageError{err}
 	}

@@ -40,6 +40,9 @@ var commands = []command{
 	{"crawl", "walk the network from the daemon, node by node: peernode crawl --help", runCrawl},
 	{"connect", "connect the daemon to a peer: peernode connect MULTIADDR", runConnect},
 	{"trust", "list, approve, reject, revoke, allow or deny nodes: peernode trust --help", runTrust},
+	{"put", "store a file in the cluster, print its blob ID: peernode put FILE [--replicas K]", runPut},
+	{"get", "fetch a blob by its ID: peernode get ID [-o FILE]", runGet},
+	{"blobs", "list or remove the blobs this node holds: peernode blobs --help", runBlobs},
 	{"version", "show the software version", runVersion},
 }
 
