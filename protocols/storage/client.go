@@ -77,13 +77,13 @@ func (c *Client) Put(ctx context.Context, p peer.ID, st *store.Store, id cid.Cid
 	until, _ := ctx.Deadline()
 	sent := make(chan error, 1)
 	go func() {
-		bw := bufio.NewWriterSize(&idleWriter{w: str, str: str, idle: c.cfg.IdleTimeout, until: until}, bufSize)
+		bw := newWritebehind(&idleWriter{w: str, str: str, idle: c.cfg.IdleTimeout, until: until})
 		err := writeMsg(bw, &pb.Request{Body: &pb.Request_Put{Put: &pb.Put{Id: id.Bytes(), Size: uint64(info.Size)}}})
 		if err == nil {
 			err = st.WriteEncoded(bw, id, 0, info.Size)
 		}
-		if err == nil {
-			err = bw.Flush()
+		if cerr := bw.Close(); err == nil {
+			err = cerr
 		}
 		if err == nil {
 			err = str.CloseWrite()
@@ -185,15 +185,17 @@ func (c *Client) Get(ctx context.Context, p peer.ID, id cid.Cid, off, length int
 		until = d
 	}
 	_ = str.SetDeadline(until)
-	src := &idleReader{r: br, str: str, idle: c.cfg.IdleTimeout, until: until}
+	src := newReadahead(io.LimitReader(&idleReader{r: br, str: str, idle: c.cfg.IdleTimeout, until: until}, n))
 	cw := &countingWriter{w: dst}
-	err = store.DecodeVerified(cw, io.LimitReader(src, n), id, resp.size, resp.off, resp.length)
+	err = store.DecodeVerified(cw, src, id, resp.size, resp.off, resp.length)
 	t.Written = cw.n
 	if err != nil {
 		str.Reset()
+		src.Close()
 		return t, fmt.Errorf("get %s from %s: %w", id, p, err)
 	}
 	_ = str.Close()
+	src.Close()
 	return t, nil
 }
 

@@ -140,8 +140,14 @@ func (s *Service) put(ctx context.Context, str network.Stream, br *bufio.Reader,
 	n := store.EncodedLen(req.size, 0, req.size)
 	until := time.Now().Add(s.cfg.transferTimeout(n))
 	_ = str.SetDeadline(until)
-	src := &idleReader{r: br, str: str, idle: s.cfg.IdleTimeout, until: until}
-	info, err := s.store.Receive(ctx, req.id, req.size, io.LimitReader(src, n))
+	src := newReadahead(io.LimitReader(&idleReader{r: br, str: str, idle: s.cfg.IdleTimeout, until: until}, n))
+	info, err := s.store.Receive(ctx, req.id, req.size, src)
+	if err != nil {
+		// Stop reading (the read-ahead ends with the read side), and
+		// answer on the write side.
+		_ = str.CloseRead()
+	}
+	src.Close()
 	if err != nil {
 		return fmt.Errorf("receive %s (%d bytes): %w", req.id, req.size, err)
 	}
@@ -170,17 +176,21 @@ func (s *Service) get(str network.Stream, req *request) error {
 	defer release()
 	until := time.Now().Add(s.cfg.transferTimeout(store.EncodedLen(info.Size, off, length)))
 	_ = str.SetDeadline(until)
-	bw := bufio.NewWriterSize(&idleWriter{w: str, str: str, idle: s.cfg.IdleTimeout, until: until}, bufSize)
+	bw := newWritebehind(&idleWriter{w: str, str: str, idle: s.cfg.IdleTimeout, until: until})
 	resp := &pb.Response{Size: uint64(info.Size), Offset: uint64(off), Length: uint64(length)}
-	if err := writeMsg(bw, resp); err != nil {
-		return err
+	err = writeMsg(bw, resp)
+	if err == nil {
+		err = s.store.WriteEncoded(bw, req.id, off, length)
 	}
-	if err := s.store.WriteEncoded(bw, req.id, off, length); err != nil {
+	if cerr := bw.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		// The header is out: the client sees a short stream, not a code.
 		str.Reset()
 		return fmt.Errorf("send %s: %w", req.id, err)
 	}
-	return bw.Flush()
+	return nil
 }
 
 // idleReader extends the stream's read deadline before every read, so a
