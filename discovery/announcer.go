@@ -226,13 +226,24 @@ func NewAnnouncer(h host.Host, cfg AnnouncerConfig) (*Announcer, error) {
 // validate is the topic validator: Validate's verdict, as pubsub's.
 func (a *Announcer) validate(_ context.Context, _ peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
 	ann, err := Validate(msg.GetData(), msg.GetFrom(), time.Now(), a.cfg.Table.LastSeq)
+	// pubsub validates our own messages too: publish counts those.
+	received := msg.ReceivedFrom != a.self
 	var ie *InvalidError
 	switch {
 	case err == nil:
 		msg.ValidatorData = ann
+		if received {
+			receivedAccepted.Inc()
+		}
 		return pubsub.ValidationAccept
 	case errors.As(err, &ie) && ie.Verdict == Ignore:
+		if received {
+			receivedIgnored.Inc()
+		}
 		return pubsub.ValidationIgnore
+	}
+	if received {
+		receivedRejected.Inc()
 	}
 	a.rejected.inc()
 	log.Debugw("announcement rejected", "peer", msg.ReceivedFrom, "err", err)
@@ -331,7 +342,12 @@ func (a *Announcer) publish(leaving bool) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	return a.topic.Publish(ctx, b)
+	if err := a.topic.Publish(ctx, b); err != nil {
+		sentError.Inc()
+		return err
+	}
+	sentAccepted.Inc()
+	return nil
 }
 
 // noteKept warns when our announcement cannot carry all our addresses

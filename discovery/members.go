@@ -116,6 +116,7 @@ func (t *Table) Observe(a Announcement, signed []byte, src Source) bool {
 		delete(t.members, a.NodeID)
 		m := e.m
 		t.mu.Unlock()
+		prunedLeft.Inc()
 		t.notify(Event{Kind: EventLeft, Member: m})
 		return true
 	}
@@ -180,6 +181,7 @@ func (t *Table) expire(id peer.ID, heard time.Time) {
 	delete(t.members, id)
 	m := e.m
 	t.mu.Unlock()
+	prunedStale.Inc()
 	t.notify(Event{Kind: EventPruned, Member: m})
 }
 
@@ -216,6 +218,13 @@ func (t *Table) Members() []Member {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].NodeID < out[j].NodeID })
 	return out
+}
+
+// Len is the number of members.
+func (t *Table) Len() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.members)
 }
 
 // Signed returns up to max signed announcements, most recently heard

@@ -34,6 +34,8 @@ type Node struct {
 	wg     sync.WaitGroup // every goroutine Start launched
 
 	api *apiServer
+	// metrics serves /metrics without a token on MetricsAddr, if set.
+	metrics *metricsServer
 
 	gater *gater
 	reg   *registry
@@ -109,6 +111,7 @@ func New(cfg Config) (*Node, error) {
 		_ = n.Close()
 		return nil, err
 	}
+	liveNodes.add(n)
 	return n, nil
 }
 
@@ -204,6 +207,13 @@ func (n *Node) Start() error {
 		}
 		n.api = srv
 	}
+	if n.cfg.MetricsAddr != "" {
+		srv, err := startMetrics(n.cfg.MetricsAddr)
+		if err != nil {
+			return err
+		}
+		n.metrics = srv
+	}
 	n.rv.Start()
 	n.ann.Start()
 	if n.cfg.MDNS {
@@ -231,6 +241,7 @@ func (n *Node) Start() error {
 // data directory. It is safe to call more than once.
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
+		liveNodes.remove(n)
 		n.cancel()
 		n.spawnMu.Lock()
 		n.closing = true
@@ -238,6 +249,9 @@ func (n *Node) Close() error {
 		var errs []error
 		if n.api != nil {
 			errs = append(errs, n.api.close())
+		}
+		if n.metrics != nil {
+			errs = append(errs, n.metrics.close())
 		}
 		if n.mdns != nil {
 			errs = append(errs, n.mdns.Close())

@@ -473,6 +473,7 @@ func (r *registry) violation(p peer.ID) {
 		}
 	}
 	rec.violations = append(keep, now)
+	violationsTotal.Inc()
 	a.events = append(a.events, EvtPeer{Peer: p, Kind: EventViolation, Status: rec.status})
 	if len(rec.violations) > r.cfg.MaxViolations {
 		d := r.gater.ban(p)

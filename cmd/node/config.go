@@ -34,6 +34,9 @@ type settings struct {
 	Bootstrap      []string `json:"bootstrap"`
 	API            string   `json:"api"`
 	APIAllowRemote bool     `json:"api_allow_remote"`
+	// Metrics is a host:port serving /metrics without the API token;
+	// empty serves metrics only on the API, behind the token.
+	Metrics string `json:"metrics"`
 	// SecretFile is where the network secret is read from; empty joins the
 	// public network unless PEERNODE_SECRET or a flag gives a secret.
 	SecretFile  string `json:"secret_file,omitempty"`
@@ -87,6 +90,7 @@ func defaultSettings() settings {
 		Name:        d.Name,
 		Bootstrap:   []string{},
 		API:         d.APIAddr,
+		Metrics:     d.MetricsAddr,
 		ConnMgrLow:  d.ConnMgrLow,
 		ConnMgrHigh: d.ConnMgrHigh,
 		MaxConns:    d.Limits.Conns,
@@ -148,6 +152,7 @@ func saveSettings(dataDir string, s settings) error {
 // settingsFlags registers the daemon flags that override settings.
 type settingsFlags struct {
 	name, api, secretFile, secret string
+	metrics                       string
 	listen, bootstrap             stringList
 	apiAllowRemote                bool
 	connLow, connHigh, maxConns   int
@@ -168,6 +173,7 @@ func (f *settingsFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.bootstrap, "bootstrap", "multiaddr of a peer to join through, ending in /p2p/<node ID>; repeatable")
 	fs.StringVar(&f.api, "api", d.API, "host:port of the local control API")
 	fs.BoolVar(&f.apiAllowRemote, "api-allow-remote", false, "allow a non-loopback --api address (the token travels in clear text)")
+	fs.StringVar(&f.metrics, "metrics", d.Metrics, "host:port serving Prometheus /metrics without a token (unauthenticated: anyone who reaches it reads the metrics); empty: only on the API, with the token")
 	fs.StringVar(&f.secretFile, "secret-file", "", "file holding the private network's secret (else $PEERNODE_SECRET; none joins the public network)")
 	fs.StringVar(&f.secret, "secret", "", "the private network's secret (visible in the process list: prefer --secret-file)")
 	fs.IntVar(&f.connLow, "conn-low", d.ConnMgrLow, "connection manager low water mark")
@@ -204,6 +210,9 @@ func (f *settingsFlags) apply(s *settings, set map[string]bool) {
 	}
 	if set["api-allow-remote"] {
 		s.APIAllowRemote = f.apiAllowRemote
+	}
+	if set["metrics"] {
+		s.Metrics = f.metrics
 	}
 	if set["secret-file"] {
 		s.SecretFile = f.secretFile
@@ -263,6 +272,7 @@ func nodeConfig(dataDir string, s settings, secret []byte) (node.Config, error) 
 	cfg.Name = s.Name
 	cfg.APIAddr = s.API
 	cfg.APIAllowRemote = s.APIAllowRemote
+	cfg.MetricsAddr = s.Metrics
 	cfg.ConnMgrLow, cfg.ConnMgrHigh = s.ConnMgrLow, s.ConnMgrHigh
 	cfg.Limits.Conns, cfg.Limits.Streams = s.MaxConns, s.MaxStreams
 	cfg.ListenAddrs = cfg.ListenAddrs[:0]

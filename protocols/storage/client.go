@@ -60,11 +60,12 @@ func (c *Client) stream(ctx context.Context, p peer.ID) (network.Stream, func(),
 // Put sends blob id from st to p. It sends the request and the data
 // without waiting, and reads the answer meanwhile: a peer that refuses
 // (quota, role, bad data) is heard at once and the upload stops.
-func (c *Client) Put(ctx context.Context, p peer.ID, st *store.Store, id cid.Cid) (Transfer, error) {
+func (c *Client) Put(ctx context.Context, p peer.ID, st *store.Store, id cid.Cid) (t Transfer, err error) {
 	info, err := st.Stat(id)
 	if err != nil {
 		return Transfer{}, err
 	}
+	defer func() { observeOp(opPut, sideClient, err) }()
 	n := store.EncodedLen(info.Size, 0, info.Size)
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.transferTimeout(n))
 	defer cancel()
@@ -79,19 +80,21 @@ func (c *Client) Put(ctx context.Context, p peer.ID, st *store.Store, id cid.Cid
 	go func() {
 		bw := newWritebehind(&idleWriter{w: str, str: str, idle: c.cfg.IdleTimeout, until: until})
 		err := writeMsg(bw, &pb.Request{Body: &pb.Request_Put{Put: &pb.Put{Id: id.Bytes(), Size: uint64(info.Size)}}})
+		cw := &countingWriter{w: bw}
 		if err == nil {
-			err = st.WriteEncoded(bw, id, 0, info.Size)
+			err = st.WriteEncoded(cw, id, 0, info.Size)
 		}
 		if cerr := bw.Close(); err == nil {
 			err = cerr
 		}
+		addBytes(bytesSent, cw.n)
 		if err == nil {
 			err = str.CloseWrite()
 		}
 		sent <- err
 	}()
 	resp, rerr := c.readResponse(str, until)
-	t := Transfer{RTT: time.Since(start), Size: info.Size, Length: info.Size}
+	t = Transfer{RTT: time.Since(start), Size: info.Size, Length: info.Size}
 	if rerr == nil && resp.code == pb.Code_OK {
 		werr := <-sent
 		_ = str.Close()
@@ -163,13 +166,14 @@ func (c *Client) request(ctx context.Context, p peer.ID, req *pb.Request) (netwo
 // group: a peer sending wrong bytes is caught within the first group that
 // differs (ErrBadData), and nothing unverified reaches dst. The Transfer
 // says how many bytes were written, also on failure.
-func (c *Client) Get(ctx context.Context, p peer.ID, id cid.Cid, off, length int64, dst io.Writer) (Transfer, error) {
+func (c *Client) Get(ctx context.Context, p peer.ID, id cid.Cid, off, length int64, dst io.Writer) (t Transfer, err error) {
+	defer func() { observeOp(opGet, sideClient, err) }()
 	g := &pb.Get{Id: id.Bytes(), Whole: length < 0}
 	if length >= 0 {
 		g.Offset, g.Length = uint64(off), uint64(length)
 	}
 	str, br, resp, rtt, done, err := c.request(ctx, p, &pb.Request{Body: &pb.Request_Get{Get: g}})
-	t := Transfer{RTT: rtt}
+	t = Transfer{RTT: rtt}
 	if err != nil {
 		return t, fmt.Errorf("get %s from %s: %w", id, p, err)
 	}
@@ -185,17 +189,20 @@ func (c *Client) Get(ctx context.Context, p peer.ID, id cid.Cid, off, length int
 		until = d
 	}
 	_ = str.SetDeadline(until)
-	src := newReadahead(io.LimitReader(&idleReader{r: br, str: str, idle: c.cfg.IdleTimeout, until: until}, n))
+	lr := &io.LimitedReader{R: &idleReader{r: br, str: str, idle: c.cfg.IdleTimeout, until: until}, N: n}
+	src := newReadahead(lr)
 	cw := &countingWriter{w: dst}
 	err = store.DecodeVerified(cw, src, id, resp.size, resp.off, resp.length)
 	t.Written = cw.n
 	if err != nil {
 		str.Reset()
 		src.Close()
+		addBytes(bytesReceived, n-lr.N)
 		return t, fmt.Errorf("get %s from %s: %w", id, p, err)
 	}
 	_ = str.Close()
 	src.Close()
+	addBytes(bytesReceived, n-lr.N) // the read-ahead has stopped
 	return t, nil
 }
 
@@ -205,6 +212,7 @@ func (c *Client) Has(ctx context.Context, p peer.ID, ids []cid.Cid) (sizes []int
 	if len(ids) > MaxHasIDs {
 		return nil, 0, fmt.Errorf("has of %d blobs: at most %d at once", len(ids), MaxHasIDs)
 	}
+	defer func() { observeOp(opHas, sideClient, err) }()
 	h := &pb.Has{Ids: make([][]byte, len(ids))}
 	for i, id := range ids {
 		h.Ids[i] = id.Bytes()
@@ -229,7 +237,8 @@ func (c *Client) Has(ctx context.Context, p peer.ID, ids []cid.Cid) (sizes []int
 }
 
 // Stat asks p for blob id's size.
-func (c *Client) Stat(ctx context.Context, p peer.ID, id cid.Cid) (int64, time.Duration, error) {
+func (c *Client) Stat(ctx context.Context, p peer.ID, id cid.Cid) (size int64, rtt time.Duration, err error) {
+	defer func() { observeOp(opStat, sideClient, err) }()
 	str, _, resp, rtt, done, err := c.request(ctx, p, &pb.Request{Body: &pb.Request_Stat{Stat: &pb.Stat{Id: id.Bytes()}}})
 	if err != nil {
 		return 0, rtt, fmt.Errorf("stat %s on %s: %w", id, p, err)

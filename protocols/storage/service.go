@@ -49,11 +49,13 @@ func (s *Service) Handle(str network.Stream) {
 	if err := str.Scope().SetService(serviceName); err != nil {
 		log.Debugw("storage stream refused", "peer", str.Conn().RemotePeer(), "err", err)
 		str.Reset()
+		observeOp(0, sideServed, ErrBusy)
 		return
 	}
 	if err := str.Scope().ReserveMemory(streamMemory, network.ReservationPriorityHigh); err != nil {
 		log.Debugw("storage stream refused: memory", "peer", str.Conn().RemotePeer(), "err", err)
 		str.Reset()
+		observeOp(0, sideServed, ErrBusy)
 		return
 	}
 	defer str.Scope().ReleaseMemory(streamMemory)
@@ -66,6 +68,7 @@ func (s *Service) Handle(str network.Stream) {
 	}
 	if err != nil {
 		log.Debugw("bad storage request", "peer", str.Conn().RemotePeer(), "err", err)
+		observeOp(0, sideServed, err)
 		s.fail(str, err)
 		return
 	}
@@ -92,6 +95,7 @@ func (s *Service) Handle(str network.Stream) {
 			err = writeMsg(str, &pb.Response{Size: uint64(info.Size)})
 		}
 	}
+	observeOp(req.op, sideServed, err)
 	if err != nil {
 		log.Debugw("storage request failed", "peer", str.Conn().RemotePeer(), "op", req.op, "err", err)
 		s.fail(str, err)
@@ -140,7 +144,8 @@ func (s *Service) put(ctx context.Context, str network.Stream, br *bufio.Reader,
 	n := store.EncodedLen(req.size, 0, req.size)
 	until := time.Now().Add(s.cfg.transferTimeout(n))
 	_ = str.SetDeadline(until)
-	src := newReadahead(io.LimitReader(&idleReader{r: br, str: str, idle: s.cfg.IdleTimeout, until: until}, n))
+	lr := &io.LimitedReader{R: &idleReader{r: br, str: str, idle: s.cfg.IdleTimeout, until: until}, N: n}
+	src := newReadahead(lr)
 	info, err := s.store.Receive(ctx, req.id, req.size, src)
 	if err != nil {
 		// Stop reading (the read-ahead ends with the read side), and
@@ -148,6 +153,7 @@ func (s *Service) put(ctx context.Context, str network.Stream, br *bufio.Reader,
 		_ = str.CloseRead()
 	}
 	src.Close()
+	addBytes(bytesReceived, n-lr.N) // the read-ahead has stopped
 	if err != nil {
 		return fmt.Errorf("receive %s (%d bytes): %w", req.id, req.size, err)
 	}
@@ -179,12 +185,14 @@ func (s *Service) get(str network.Stream, req *request) error {
 	bw := newWritebehind(&idleWriter{w: str, str: str, idle: s.cfg.IdleTimeout, until: until})
 	resp := &pb.Response{Size: uint64(info.Size), Offset: uint64(off), Length: uint64(length)}
 	err = writeMsg(bw, resp)
+	cw := &countingWriter{w: bw}
 	if err == nil {
-		err = s.store.WriteEncoded(bw, req.id, off, length)
+		err = s.store.WriteEncoded(cw, req.id, off, length)
 	}
 	if cerr := bw.Close(); err == nil {
 		err = cerr
 	}
+	addBytes(bytesSent, cw.n)
 	if err != nil {
 		// The header is out: the client sees a short stream, not a code.
 		str.Reset()
