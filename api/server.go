@@ -2,14 +2,12 @@ package api
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -72,13 +70,21 @@ func isLoopback(host string) bool {
 type Server struct {
 	backend Backend
 	token   []byte
+	web     *webSessions
 	srv     *http.Server
 }
 
-// NewServer serves backend to callers that present token.
+// NewServer serves backend to callers that present token, and the web page
+// to browsers that logged in with it.
 func NewServer(backend Backend, token string) *Server {
-	s := &Server{backend: backend, token: []byte(token)}
+	s := &Server{backend: backend, token: []byte(token), web: newWebSessions()}
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", s.handleWebAsset)
+	mux.HandleFunc("GET "+webuiAssetsPath, s.handleWebAsset)
+	mux.HandleFunc("POST "+loginPath, s.handleLogin)
+	mux.HandleFunc("GET "+loginPath, s.handleLoginCode)
+	mux.HandleFunc("POST "+logoutPath, s.handleLogout)
+	mux.HandleFunc("POST "+WebUILinkPath, s.handleWebUILink)
 	mux.Handle("GET /metrics", promhttp.Handler())
 	mux.HandleFunc("GET /v1/id", s.handleID)
 	mux.HandleFunc("GET /v1/peers", s.handlePeers)
@@ -121,11 +127,19 @@ func (s *Server) Close(ctx context.Context) error {
 	return nil
 }
 
-// authenticate rejects any request without the bearer token.
+// authenticate rejects any request without the bearer token or a browser
+// session, but for the page and its login (isPublic). A session's requests
+// that change state must also carry CSRFHeader, else 403.
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), s.token) != 1 {
+		switch {
+		case s.hasBearerToken(r), isPublic(r):
+		case s.hasSession(r):
+			if !csrfOK(r) {
+				writeError(w, http.StatusForbidden, msgCSRF)
+				return
+			}
+		default:
 			w.Header().Set("WWW-Authenticate", `Bearer realm="peernode"`)
 			writeError(w, http.StatusUnauthorized, "missing or wrong API token: the token is in the daemon's data directory (api.token)")
 			return
