@@ -3,11 +3,13 @@ package node
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"peernode/discovery"
@@ -53,6 +55,14 @@ type Config struct {
 	// address. The API is guarded by a bearer token but sent in clear text,
 	// so this is off by default.
 	APIAllowRemote bool
+
+	// MetricsAddr, if set, is a host:port where GET /metrics is served
+	// without a token, for a Prometheus scraper. It is unauthenticated:
+	// anyone who reaches it reads the metrics (counts and scores, never a
+	// node ID), so prefer a loopback or private address. Default empty:
+	// metrics only on the control API, behind its token. Port 0 picks a
+	// free port (Node.MetricsAddr tells which).
+	MetricsAddr string
 
 	// ConnMgrLow and ConnMgrHigh are the connection manager's water marks:
 	// once more than ConnMgrHigh connections are open it trims the least
@@ -100,6 +110,11 @@ type Config struct {
 	// and the idle time after which a stalled transfer is dropped and the
 	// client fails over to another holder (15 s).
 	Storage storage.Config
+	// TCPDialer, if set, dials this node's outgoing TCP connections (for
+	// the demo and tests, which wrap them to inject latency). Default nil:
+	// libp2p's own dialer.
+	TCPDialer tcp.DialerForAddr
+
 	// ReprovideInterval is how often every stored blob's DHT provider
 	// record is refreshed, well inside the records' 48 h lifetime.
 	// Default 12 h.
@@ -372,6 +387,11 @@ func (c *Config) Validate() error {
 		return bad("storage max %d bytes, max blob size %d bytes: need >= 0 (0: no quota) and > 0", c.StorageMax, c.MaxBlobSize)
 	case c.ReprovideInterval <= 0:
 		return bad("reprovide interval must be positive")
+	}
+	if c.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			return bad("metrics address %q: %v", c.MetricsAddr, err)
+		}
 	}
 	if err := c.Storage.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)

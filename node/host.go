@@ -52,7 +52,7 @@ func newHost(cfg *Config, key crypto.PrivKey, g *gater) (host.Host, error) {
 		// node already holds, and the kernel would split inbound
 		// connections between the two. peernode does no hole punching that
 		// would need reuse.
-		libp2p.Transport(tcp.NewTCPTransport, tcp.DisableReuseport()),
+		libp2p.Transport(tcp.NewTCPTransport, tcpOptions(cfg)...),
 		libp2p.ResourceManager(rm),
 		libp2p.ConnectionManager(cm),
 		libp2p.WithDialTimeout(cfg.DialTimeout),
@@ -70,6 +70,14 @@ func newHost(cfg *Config, key crypto.PrivKey, g *gater) (host.Host, error) {
 		return nil, fmt.Errorf("start libp2p host: %w", err)
 	}
 	return h, nil
+}
+
+func tcpOptions(cfg *Config) []any {
+	opts := []any{tcp.DisableReuseport()}
+	if cfg.TCPDialer != nil {
+		opts = append(opts, tcp.WithDialerForAddr(cfg.TCPDialer))
+	}
+	return opts
 }
 
 // NewResourceManager builds the resource manager a node with limits l

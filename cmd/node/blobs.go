@@ -358,7 +358,11 @@ func printBlobs(env *cliEnv, list []api.BlobInfo) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.stdout, "\n%d blobs, %s\n", len(list), humanBytes(total))
+	noun := "blobs"
+	if len(list) == 1 {
+		noun = "blob"
+	}
+	fmt.Fprintf(env.stdout, "\n%d %s, %s\n", len(list), noun, humanBytes(total))
 	return nil
 }
 

@@ -150,6 +150,10 @@ func printBanner(w io.Writer, n *node.Node, firstStart bool) {
 	}
 	if addr := n.APIAddr(); addr != "" {
 		fmt.Fprintf(w, "API:       http://%s (token in %s)\n", addr, filepath.Join(cfg.DataDir, api.TokenFileName))
+		fmt.Fprintf(w, "web page:  http://%s/ (peernode webui prints a one-time login link)\n", addr)
+	}
+	if addr := n.MetricsAddr(); addr != "" {
+		fmt.Fprintf(w, "metrics:   http://%s/metrics (no token)\n", addr)
 	}
 	fmt.Fprintf(w, "data dir:  %s\n", cfg.DataDir)
 	if firstStart {

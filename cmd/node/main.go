@@ -43,6 +43,8 @@ var commands = []command{
 	{"put", "store a file in the cluster, print its blob ID: peernode put FILE [--replicas K]", runPut},
 	{"get", "fetch a blob by its ID: peernode get ID [-o FILE]", runGet},
 	{"blobs", "list or remove the blobs this node holds: peernode blobs --help", runBlobs},
+	{"webui", "print a one-time link that logs a browser into the daemon's web page", runWebUI},
+	{"demo", "run a narrated private network of N nodes in this process: peernode demo [--nodes N]", runDemo},
 	{"version", "show the software version", runVersion},
 }
 
