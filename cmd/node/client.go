@@ -42,7 +42,7 @@ func printJSON(env *cliEnv, v any) error {
 }
 
 func runID(env *cliEnv, args []string) error {
-	fs, common := newFlagSet(env, "id", "id [--json] [--data-dir DIR] [--secret-file FILE]")
+	fs, common := newFlagSet(env, "id", idUsage)
 	var secretFile, secretFlag string
 	fs.StringVar(&secretFile, "secret-file", "", "network secret file, to show the network ID without a running daemon")
 	fs.StringVar(&secretFlag, "secret", "", "network secret (visible in the process list: prefer --secret-file)")
@@ -288,7 +288,7 @@ func rtt(ms float64) string {
 }
 
 func runConnect(env *cliEnv, args []string) error {
-	fs, common := newFlagSet(env, "connect", "connect MULTIADDR [--json] [--data-dir DIR]")
+	fs, common := newFlagSet(env, "connect", connectUsage)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -328,7 +328,7 @@ type versionInfo struct {
 }
 
 func runVersion(env *cliEnv, args []string) error {
-	fs, common := newFlagSet(env, "version", "version [--json] [--data-dir DIR]")
+	fs, common := newFlagSet(env, "version", versionUsage)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -351,3 +351,31 @@ func runVersion(env *cliEnv, args []string) error {
 	}
 	return nil
 }
+
+const idUsage = `id [--json] [--data-dir DIR] [--secret-file FILE]
+
+Shows this node's identity: node ID, name, network ID and secret
+fingerprint, addresses and version. Works without a running daemon: it reads
+the key in the data directory, creating it if there is none yet.
+
+Examples:
+  peernode id
+  peernode id --data-dir /srv/peernode --secret-file /etc/peernode/secret --json`
+
+const connectUsage = `connect MULTIADDR [--json] [--data-dir DIR]
+
+Asks the running daemon to connect to a peer and waits for the handshake:
+prints verified, or pending while the peer's operator must approve this
+node. MULTIADDR ends in /p2p/<node ID>, as another daemon's banner or
+"peernode id" prints it.
+
+Examples:
+  peernode connect /ip4/192.0.2.7/tcp/4001/p2p/12D3KooWHpsuWafzyij5Gn3mmNnsuPwRARdi9ZaNhZmHMLG59x8D`
+
+const versionUsage = `version [--json] [--data-dir DIR]
+
+Shows the CLI's version and, when one is running, the daemon's.
+
+Examples:
+  peernode version
+  peernode version --json`

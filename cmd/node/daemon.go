@@ -34,7 +34,7 @@ func runDaemon(env *cliEnv, args []string) error {
 		// libp2p's loggers stay at error unless GOLOG_LOG_LEVEL says more.
 		_ = logging.SetLogLevelRegex("^peernode/", "info")
 	}
-	fs, common := newFlagSet(env, "daemon", "daemon [flags]")
+	fs, common := newFlagSet(env, "daemon", daemonUsage)
 	var sf settingsFlags
 	sf.register(fs)
 	pos, err := parseArgs(fs, args)
@@ -189,3 +189,14 @@ func waitAndClose(env *cliEnv, n *node.Node) error {
 		return fmt.Errorf("shutdown took longer than %s: exiting anyway", shutdownTimeout)
 	}
 }
+
+const daemonUsage = `daemon [flags]
+
+Runs a node in the foreground until SIGINT or SIGTERM. Settings come from the
+defaults, the config file config.json in the data directory (written on the
+first start), the environment and these flags, in increasing precedence.
+
+Examples:
+  peernode daemon                                             the public network, on the defaults
+  peernode daemon --secret-file ~/cluster.secret --bootstrap /ip4/192.0.2.7/tcp/4001/p2p/12D3KooW...
+  peernode daemon --trust manual --storage-max 50GiB --metrics 127.0.0.1:9101`

@@ -26,7 +26,12 @@ Subcommands:
   deny NODE      deny a node, connected or not
 
 NODE is a node ID (12D3KooW...). Decisions are kept in trust.json in the
-daemon's data directory.`
+daemon's data directory.
+
+Examples:
+  peernode trust pending
+  peernode trust approve 12D3KooWHpsuWafzyij5Gn3mmNnsuPwRARdi9ZaNhZmHMLG59x8D
+  peernode trust revoke 12D3KooWHpsuWafzyij5Gn3mmNnsuPwRARdi9ZaNhZmHMLG59x8D --reason "laptop stolen"`
 
 // pastTense names what a trust action did, for its one-line report.
 var pastTense = map[api.TrustAction]string{
