@@ -330,7 +330,9 @@ func LocalTestConfig(dataDir string) Config {
 	c.HandshakeTimeout = 5 * time.Second
 	c.RendezvousInterval = 200 * time.Millisecond
 	c.AnnounceInterval = 100 * time.Millisecond
-	c.StaleAfter = time.Second
+	// Thirty announce intervals: a member is not pruned because a loaded
+	// test machine delayed its announcements; tests of pruning set their own.
+	c.StaleAfter = 3 * time.Second
 	c.Scoring.FreshFor, c.Scoring.StaleAfter = 500*time.Millisecond, time.Second
 	c.Ping.Interval, c.Ping.Timeout = 200*time.Millisecond, time.Second
 	c.ScoreInterval = 100 * time.Millisecond

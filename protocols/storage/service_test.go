@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -244,6 +243,9 @@ func TestStalledServerTimesOut(t *testing.T) {
 func TestBusyServerAnswersBusy(t *testing.T) {
 	cfg := testConfig()
 	cfg.MaxTransfers = 1
+	// The slot holder below sends nothing: it must not be dropped as
+	// stalled while the test runs.
+	cfg.IdleTimeout = time.Minute
 	p := newPair(t, cfg, store.Options{})
 	id := putLocal(t, p.store, []byte("small"))
 	// A put that announces 1 MiB and sends nothing holds the only slot.
@@ -252,10 +254,9 @@ func TestBusyServerAnswersBusy(t *testing.T) {
 	defer str.Reset()
 	big := store.Sum(randomBytes(t, 1<<20))
 	require.NoError(t, writeMsg(str, &pb.Request{Body: &pb.Request_Put{Put: &pb.Put{Id: big.Bytes(), Size: 1 << 20}}}))
-	require.Eventually(t, func() bool {
-		_, err := p.client.Get(context.Background(), p.server.ID(), id, 0, -1, io.Discard)
-		return errors.Is(err, ErrBusy)
-	}, 5*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return len(p.svc.slots) == 1 }, 20*time.Second, 5*time.Millisecond, "the put never took the slot")
+	_, err = p.client.Get(context.Background(), p.server.ID(), id, 0, -1, io.Discard)
+	require.ErrorIs(t, err, ErrBusy)
 	// Has and stat need no slot.
 	_, _, err = p.client.Stat(context.Background(), p.server.ID(), id)
 	require.NoError(t, err)
@@ -263,7 +264,7 @@ func TestBusyServerAnswersBusy(t *testing.T) {
 	require.Eventually(t, func() bool {
 		_, err := p.client.Get(context.Background(), p.server.ID(), id, 0, -1, io.Discard)
 		return err == nil
-	}, 5*time.Second, 10*time.Millisecond, "the slot was never released")
+	}, 20*time.Second, 10*time.Millisecond, "the slot was never released")
 }
 
 func TestMalformedRequestAnswered(t *testing.T) {
