@@ -324,6 +324,28 @@ func (r *registry) Admit(c network.Conn, id handshake.Identity) *handshake.Rejec
 	return nil
 }
 
+// AdmitsAhead reports whether Admit would let the peer on c in without a
+// word, before its proof: not banned, and no other process presenting its
+// key. The handshake then sends our decision ahead of the peer's proof.
+func (r *registry) AdmitsAhead(c network.Conn, id handshake.Identity) bool {
+	p := c.RemotePeer()
+	if b, _ := r.gater.banned(p); b {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rec := r.peers[p]
+	if rec == nil {
+		return true
+	}
+	for oc, cs := range rec.conns {
+		if oc != c && cs.settled && cs.instance != "" && cs.instance != id.Instance {
+			return false
+		}
+	}
+	return true
+}
+
 // Rejecting bans a peer whose rejection would only repeat (wrong network,
 // not allowed, banned), before the rejection goes out, so it carries the
 // ban's length as its retry-after hint.

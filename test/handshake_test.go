@@ -189,6 +189,9 @@ func TestBadProofRejected(t *testing.T) {
 	f, err := raw.Recv()
 	require.NoError(t, err)
 	require.NotNil(t, f.GetHello())
+	// The open policy decides ahead of our proof; the proof still counts.
+	early, _ := raw.RecvProof()
+	require.Equal(t, pb.Outcome_VERIFIED, early.GetOutcome())
 	wrong := handshake.Transcript(nw.ID, raw.S.Conn().LocalPeer(), n.ID(), []byte("not the hello"), []byte("that was sent"))
 	p, err := handshake.Prove(key, nw.HandshakeKey, true, wrong)
 	require.NoError(t, err)
@@ -235,6 +238,7 @@ func TestReplayedProofRejected(t *testing.T) {
 	replay.Send(HelloFrame(hello))
 	_, err = replay.Recv()
 	require.NoError(t, err)
+	replay.RecvProof()
 	replay.Send(ProofFrame(proof))
 	res = replay.RecvResult()
 	require.Equal(t, pb.Outcome_REJECTED, res.GetOutcome())

@@ -141,8 +141,10 @@ func TestMetricsMoveWithHandshakeAndPut(t *testing.T) {
 	var after metrics
 	require.Eventually(t, func() bool {
 		after = scrape(t, url, tok)
-		return after.sum("peernode_storage_operations_total", putOK("served")) > before.sum("peernode_storage_operations_total", putOK("served"))
-	}, WaitTimeout, 20*time.Millisecond, "served put never counted")
+		return after.sum("peernode_storage_operations_total", putOK("served")) > before.sum("peernode_storage_operations_total", putOK("served")) &&
+			after.sum("peernode_discovery_announcements_total", map[string]string{"direction": "sent", "result": "accepted"}) > 0 &&
+			after.sum("peernode_discovery_announcements_total", map[string]string{"direction": "received", "result": "accepted"}) > 0
+	}, WaitTimeout, 20*time.Millisecond, "served put or announcements never counted")
 
 	require.GreaterOrEqual(t, after.sum("peernode_handshake_results_total", verifiedHandshakes),
 		before.sum("peernode_handshake_results_total", verifiedHandshakes)+2, "the third node's handshake, on both sides")

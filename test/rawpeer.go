@@ -77,6 +77,24 @@ func (r *RawPeer) RecvResult() *pb.Result {
 	}
 }
 
+// RecvProof reads the responder's frames that follow its hello up to its
+// proof, and returns the decision it sent ahead of the proof (nil if none:
+// it waits for our proof to decide).
+func (r *RawPeer) RecvProof() (early *pb.Result, proof *pb.Proof) {
+	r.t.Helper()
+	for {
+		f, err := r.Recv()
+		require.NoError(r.t, err, "waiting for the responder's proof")
+		if res := f.GetResult(); res != nil {
+			require.Nil(r.t, early, "two results ahead of the proof")
+			early = res
+			continue
+		}
+		require.NotNil(r.t, f.GetProof(), "expected a proof, got %v", f)
+		return early, f.GetProof()
+	}
+}
+
 // ValidHello is a hello that n would accept from a member of nw.
 func ValidHello(nw node.Network) *pb.Hello {
 	h := &pb.Hello{

@@ -301,6 +301,7 @@ type acceptAll struct{}
 
 func (acceptAll) Begin(network.Conn, bool) error                                { return nil }
 func (acceptAll) Admit(network.Conn, handshake.Identity) *handshake.RejectError { return nil }
+func (acceptAll) AdmitsAhead(network.Conn, handshake.Identity) bool             { return true }
 func (acceptAll) Done(network.Conn, handshake.Report)                           {}
 func (acceptAll) Notice(network.Conn, *handshake.RejectError)                   {}
 

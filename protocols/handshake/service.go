@@ -1,6 +1,7 @@
 package handshake
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -34,6 +35,9 @@ type Registry interface {
 	Begin(c network.Conn, initiator bool) error
 	// Admit vets a peer that proved itself: bans, duplicate processes.
 	Admit(c network.Conn, id Identity) *RejectError
+	// AdmitsAhead reports, without side effects, whether Admit would let
+	// the peer in without a word (so our decision may precede its proof).
+	AdmitsAhead(c network.Conn, id Identity) bool
 	// Rejecting is told of each rejection we are about to send on c, and
 	// may ban the peer and set the rejection's RetryAfter to match.
 	Rejecting(c network.Conn, rej *RejectError)
@@ -98,6 +102,27 @@ type session struct {
 	ourHello  []byte
 	peerHello []byte
 	identity  Identity
+	// batch, while set, gathers frames for one write (flush).
+	batch *bytes.Buffer
+}
+
+// out is where frames go: the batch being gathered, else the stream.
+func (ss *session) out() io.Writer {
+	if ss.batch != nil {
+		return ss.batch
+	}
+	return ss.str
+}
+
+// flush writes the gathered frames at once.
+func (ss *session) flush() error {
+	if ss.batch == nil {
+		return nil
+	}
+	b := ss.batch.Bytes()
+	ss.batch = nil
+	_, err := ss.str.Write(b)
+	return err
 }
 
 // Initiate runs the initiator's side on conn: the dialing side calls it as
@@ -245,7 +270,7 @@ func (ss *session) sendHello() error {
 	if err != nil {
 		return err
 	}
-	_, err = ss.str.Write(frame)
+	_, err = ss.out().Write(frame)
 	return err
 }
 
@@ -290,7 +315,7 @@ func (ss *session) sendProof(t []byte) error {
 	if err != nil {
 		return err
 	}
-	return writeFrame(ss.str, proofFrame(p))
+	return writeFrame(ss.out(), proofFrame(p))
 }
 
 func (ss *session) checkPeerProof(t []byte, p *pb.Proof) error {
@@ -318,7 +343,7 @@ func (ss *session) sendResult(o Outcome, rej *RejectError) error {
 		r.Outcome, r.Reason, r.Message = pb.Outcome_REJECTED, pb.Reason(rej.Reason), clip(rej.Message, MaxMessageLen)
 		r.RetryAfterS = uint32(rej.RetryAfter / time.Second)
 	}
-	return writeFrame(ss.str, resultFrame(r))
+	return writeFrame(ss.out(), resultFrame(r))
 }
 
 func (ss *session) sendReject(rej *RejectError) {
@@ -326,7 +351,11 @@ func (ss *session) sendReject(rej *RejectError) {
 		return
 	}
 	ss.s.reg.Rejecting(ss.conn, rej)
-	if err := ss.sendResult(Rejected, rej); err != nil {
+	err := ss.sendResult(Rejected, rej)
+	if ferr := ss.flush(); err == nil {
+		err = ferr
+	}
+	if err != nil {
 		log.Debugw("handshake: could not send the rejection", "peer", ss.conn.RemotePeer(), "err", err)
 	}
 }
@@ -364,31 +393,69 @@ func (ss *session) runInitiator() error {
 		return err
 	}
 	t := ss.transcript()
-	if err := ss.sendProof(t); err != nil {
+	// The responder sends its decision ahead of its proof when it can only
+	// be Verified (see runResponder): then we are done once our proof and
+	// decision are out, a round trip sooner.
+	early := false
+	if f, err = ss.fr.next(); err != nil {
 		return err
 	}
-	if f, err = ss.expect("proof"); err != nil {
-		return err
+	if r := f.GetResult(); r != nil {
+		remote, rrej := resultOutcome(r)
+		if rrej != nil {
+			return rrej
+		}
+		if remote != Verified {
+			rej := reject(ReasonMalformed, "a decision ahead of the proof must be verified")
+			ss.sendReject(rej)
+			return rej
+		}
+		ss.report.Remote, early = remote, true
+		if f, err = ss.expect("proof"); err != nil {
+			return err
+		}
+	} else if f.GetProof() == nil {
+		rej := reject(ReasonMalformed, "expected a proof frame")
+		ss.sendReject(rej)
+		return rej
 	}
 	if err := ss.checkPeerProof(t, f.GetProof()); err != nil {
 		return err
+	}
+	local, rej := ss.decide()
+	ss.report.Local = local
+	if rej != nil {
+		ss.sendReject(rej)
+		return rej
+	}
+	ss.batch = new(bytes.Buffer)
+	if err := ss.sendProof(t); err != nil {
+		return err
+	}
+	if err := ss.sendResult(local, nil); err != nil {
+		return err
+	}
+	if err := ss.flush(); err != nil {
+		return err
+	}
+	if early {
+		return nil
 	}
 	if f, err = ss.expect("result"); err != nil {
 		return err
 	}
 	remote, rrej := resultOutcome(f.GetResult())
-	local, rej := ss.decide()
-	ss.report.Local, ss.report.Remote = local, remote
-	if rej != nil {
-		ss.sendReject(rej)
-		return rej
-	}
-	if err := ss.sendResult(local, nil); err != nil {
-		return err
-	}
+	ss.report.Remote = remote
 	return firstReject(rrej)
 }
 
+// runResponder answers a hello with our hello and proof in one write. When
+// the trust policy can only verify this peer (its key, authenticated by the
+// secure channel, is allowed or the policy is open), our decision goes
+// along, ahead of the peer's proof: a peer that then fails its proof is
+// rejected all the same, and nothing reaches it through the gate before
+// its proof checked out. A decision that could be Pending waits for the
+// proof, since a pending request is kept only for a proven member.
 func (ss *session) runResponder(first *pb.Frame) error {
 	h := first.GetHello()
 	if h == nil {
@@ -399,7 +466,21 @@ func (ss *session) runResponder(first *pb.Frame) error {
 	if err := ss.checkPeerHello(h); err != nil {
 		return err
 	}
+	ss.batch = new(bytes.Buffer)
 	if err := ss.sendHello(); err != nil {
+		return err
+	}
+	t := ss.transcript()
+	early := ss.s.reg.AdmitsAhead(ss.conn, ss.identity) && (ss.s.trust == nil || ss.s.trust.Foresee(ss.conn.RemotePeer()))
+	if early {
+		if err := ss.sendResult(Verified, nil); err != nil {
+			return err
+		}
+	}
+	if err := ss.sendProof(t); err != nil {
+		return err
+	}
+	if err := ss.flush(); err != nil {
 		return err
 	}
 	start := time.Now()
@@ -408,20 +489,7 @@ func (ss *session) runResponder(first *pb.Frame) error {
 		return err
 	}
 	ss.report.RTT = time.Since(start)
-	t := ss.transcript()
 	if err := ss.checkPeerProof(t, f.GetProof()); err != nil {
-		return err
-	}
-	local, rej := ss.decide()
-	ss.report.Local = local
-	if rej != nil {
-		ss.sendReject(rej)
-		return rej
-	}
-	if err := ss.sendProof(t); err != nil {
-		return err
-	}
-	if err := ss.sendResult(local, nil); err != nil {
 		return err
 	}
 	if f, err = ss.expect("result"); err != nil {
@@ -429,6 +497,21 @@ func (ss *session) runResponder(first *pb.Frame) error {
 	}
 	remote, rrej := resultOutcome(f.GetResult())
 	ss.report.Remote = remote
+	local, rej := ss.decide()
+	ss.report.Local = local
+	if rej == nil && early && local != Verified {
+		// The trust store changed since we told the peer: take it back.
+		rej = reject(ReasonTimeout, "the trust decision changed during the handshake: reconnect")
+	}
+	if rej != nil {
+		ss.sendReject(rej)
+		return rej
+	}
+	if !early {
+		if err := ss.sendResult(local, nil); err != nil {
+			return err
+		}
+	}
 	return firstReject(rrej)
 }
 

@@ -175,6 +175,16 @@ func (t *Trust) Evaluate(p peer.ID, pub crypto.PubKey, id Identity) (Outcome, *R
 	return out, rej
 }
 
+// Foresee reports whether Evaluate would verify p now, without its side
+// effects (a pending request): the responder then sends its decision ahead
+// of the peer's proof.
+func (t *Trust) Foresee(p peer.ID) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out, _ := Decide(t.policy, t.decisionLocked(p), false)
+	return out == Verified
+}
+
 func (t *Trust) expirePendingLocked() {
 	now := t.now()
 	for p, r := range t.pending {
