@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"peernode/discovery"
 	"peernode/scoring"
@@ -109,6 +111,9 @@ func (n *Node) CrawlFrom(ctx context.Context, start peer.ID, cfg discovery.Crawl
 // exchangeOnVerify asks a newly verified peer for its table once, so a node
 // that joins fills its table at once rather than over an announce interval.
 func (n *Node) exchangeOnVerify(p peer.ID) {
+	if !n.mightSpeak(p, discovery.PeersProtocol) {
+		return
+	}
 	n.spawn(func() {
 		ctx, cancel := context.WithTimeout(n.ctx, discovery.ExchangeTimeout)
 		defer cancel()
@@ -116,4 +121,15 @@ func (n *Node) exchangeOnVerify(p peer.ID) {
 			log.Debugw("peer exchange after verification failed", "peer", p, "err", err)
 		}
 	})
+}
+
+// mightSpeak reports whether p may speak proto: false only once identify
+// has told p's protocols and proto is not among them (a bare libp2p peer
+// of a handshake storm), so no stream is opened only to be refused.
+func (n *Node) mightSpeak(p peer.ID, proto protocol.ID) bool {
+	all, err := n.host.Peerstore().GetProtocols(p)
+	if err != nil || len(all) == 0 {
+		return true
+	}
+	return slices.Contains(all, proto)
 }
