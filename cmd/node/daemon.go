@@ -165,13 +165,8 @@ func printBanner(w io.Writer, n *node.Node, firstStart bool) {
 // waitAndClose runs until SIGINT or SIGTERM, then closes the node within
 // shutdownTimeout. A second signal exits at once.
 func waitAndClose(env *cliEnv, n *node.Node) error {
-	sigs := env.signals
-	if sigs == nil {
-		ch := make(chan os.Signal, 2)
-		signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
-		defer signal.Stop(ch)
-		sigs = ch
-	}
+	sigs, stop := stopSignals(env)
+	defer stop()
 	sig := <-sigs
 	fmt.Fprintf(env.stdout, "received %v, shutting down\n", sig)
 	done := make(chan error, 1)
@@ -200,3 +195,14 @@ Examples:
   peernode daemon                                             the public network, on the defaults
   peernode daemon --secret-file ~/cluster.secret --bootstrap /ip4/192.0.2.7/tcp/4001/p2p/12D3KooW...
   peernode daemon --trust manual --storage-max 50GiB --metrics 127.0.0.1:9101`
+
+// stopSignals delivers SIGINT and SIGTERM (or env's stand-in for them)
+// until stop is called.
+func stopSignals(env *cliEnv) (sigs <-chan os.Signal, stop func()) {
+	if env.signals != nil {
+		return env.signals, func() {}
+	}
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	return ch, func() { signal.Stop(ch) }
+}

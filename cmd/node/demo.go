@@ -8,11 +8,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"slices"
 	"sync"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -107,13 +105,8 @@ func runDemo(env *cliEnv, args []string) error {
 	if err := d.run(*count, *blobSize); err != nil {
 		return err
 	}
-	sigs := env.signals
-	if sigs == nil {
-		ch := make(chan os.Signal, 2)
-		signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
-		defer signal.Stop(ch)
-		sigs = ch
-	}
+	sigs, stop := stopSignals(env)
+	defer stop()
 	sig := <-sigs
 	d.say("received %v: stopping the nodes", sig)
 	d.closeAll()
