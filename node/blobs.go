@@ -357,23 +357,113 @@ func (b *Blob) WriteRange(ctx context.Context, w io.Writer, off, length int64) e
 	}
 	var errs []error
 	lw := &localWriter{w: w}
-	for _, p := range b.holders {
-		t, err := b.n.blobs.client.Get(ctx, p, b.ID, off, length, lw)
+	rest := b.holders
+	for len(rest) > 0 && ctx.Err() == nil {
+		a, cancel, left, askErrs := b.n.askHedged(ctx, rest, b.ID, off, length)
+		errs, rest = append(errs, askErrs...), left
+		if a == nil {
+			break
+		}
+		t, err := b.n.blobs.client.Read(ctx, a, lw)
+		cancel()
 		if lw.err != nil {
 			// Our side failed (the reader went away): not the peer's fault.
 			return lw.err
 		}
-		b.n.reportStorage(p, t.RTT, err)
+		b.n.reportStorage(a.Peer(), t.RTT, err)
 		off, length = off+t.Written, length-t.Written
 		if err == nil {
 			return nil
 		}
 		errs = append(errs, err)
-		if ctx.Err() != nil {
-			break
-		}
 	}
 	return fmt.Errorf("%w: %s: %w", ErrNoHolder, b.ID, errors.Join(errs...))
+}
+
+// askHedged asks the holders in order for bytes [off, off+length) of id,
+// the next one as well whenever HedgeAfter passes without an answer or an
+// ask fails, and returns the first answer with the cancel of its request
+// (call it once the answer is read), the holders still worth asking later
+// (all but the winner and those that failed) and the failures.
+func (n *Node) askHedged(ctx context.Context, holders []peer.ID, id cid.Cid, off, length int64) (*storage.Answer, context.CancelFunc, []peer.ID, []error) {
+	type result struct {
+		i   int
+		a   *storage.Answer
+		err error
+	}
+	results := make(chan result, len(holders))
+	cancels := make([]context.CancelFunc, 0, len(holders))
+	launch := func() {
+		i := len(cancels)
+		actx, cancel := context.WithCancel(ctx)
+		cancels = append(cancels, cancel)
+		go func() {
+			a, err := n.blobs.client.Ask(actx, holders[i], id, off, length)
+			results <- result{i, a, err}
+		}()
+	}
+	// dropLate aborts the answers still to come, from holders that lost.
+	dropLate := func(pending int) {
+		go func() {
+			for range pending {
+				if r := <-results; r.a != nil {
+					r.a.Abort()
+				}
+			}
+		}()
+	}
+	failed := map[int]bool{}
+	var errs []error
+	launch()
+	hedge := time.NewTimer(n.cfg.Storage.HedgeAfter)
+	defer hedge.Stop()
+	for pending := 1; pending > 0; {
+		select {
+		case r := <-results:
+			pending--
+			if r.err == nil {
+				for j, cancel := range cancels {
+					if j != r.i {
+						cancel()
+					}
+				}
+				dropLate(pending)
+				var left []peer.ID
+				for j, p := range holders {
+					if j != r.i && !failed[j] {
+						left = append(left, p)
+					}
+				}
+				return r.a, cancels[r.i], left, errs
+			}
+			failed[r.i] = true
+			errs = append(errs, r.err)
+			if !errors.Is(r.err, context.Canceled) {
+				n.reportStorage(holders[r.i], r.a.RTT(), r.err)
+			}
+			if len(cancels) < len(holders) && ctx.Err() == nil {
+				launch()
+				pending++
+				hedge.Reset(n.cfg.Storage.HedgeAfter)
+			}
+		case <-hedge.C:
+			if len(cancels) < len(holders) {
+				launch()
+				pending++
+				hedge.Reset(n.cfg.Storage.HedgeAfter)
+			}
+		case <-ctx.Done():
+			for _, cancel := range cancels {
+				cancel()
+			}
+			dropLate(pending)
+			return nil, nil, nil, append(errs, ctx.Err())
+		}
+	}
+	for _, cancel := range cancels {
+		cancel()
+	}
+	return nil, nil, nil, errs
 }
 
 // Range streams bytes [off, off+length) of the blob, verified, as

@@ -1,9 +1,11 @@
 package test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"io"
 	"os"
 	"path/filepath"
@@ -14,11 +16,13 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/proto"
 
 	"peernode/internal/netdelay"
 	"peernode/node"
 	"peernode/protocols/handshake"
 	"peernode/protocols/storage"
+	storagepb "peernode/protocols/storage/pb"
 	"peernode/scoring"
 )
 
@@ -297,4 +301,71 @@ func TestUnverifiedStorageStreamReset(t *testing.T) {
 	require.ErrorIs(t, err, network.ErrReset)
 	count, _ := n.Store().Usage()
 	require.Zero(t, count)
+}
+
+// replayStream is a stream whose first bytes were read already: Read
+// gives them again, then the rest.
+type replayStream struct {
+	network.Stream
+	r io.Reader
+}
+
+func (s replayStream) Read(p []byte) (int, error) { return s.r.Read(p) }
+
+// stallGets makes n's storage service take get requests and never answer
+// them (a holder whose disk hangs), while has and stat work as usual.
+func stallGets(t *testing.T, n *node.Node) {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	svc, err := storage.NewService(ctx, n.Store(), storage.DefaultConfig(), nil)
+	require.NoError(t, err)
+	n.Host().SetStreamHandler(storage.ID, func(s network.Stream) {
+		br := bufio.NewReader(s)
+		size, err := binary.ReadUvarint(br)
+		if err != nil || size > storage.MaxHeaderSize {
+			s.Reset()
+			return
+		}
+		head := make([]byte, size)
+		if _, err := io.ReadFull(br, head); err != nil {
+			s.Reset()
+			return
+		}
+		var req storagepb.Request
+		if proto.Unmarshal(head, &req) == nil && req.GetGet() != nil {
+			<-ctx.Done()
+			s.Reset()
+			return
+		}
+		prefix := binary.AppendUvarint(nil, size)
+		svc.Handle(replayStream{Stream: s, r: io.MultiReader(bytes.NewReader(append(prefix, head...)), br)})
+	})
+}
+
+// A holder that takes the get and never answers is hedged: after
+// HedgeAfter the reader asks the next holder too and reads from it, long
+// before the stalled request would time out.
+func TestGetHedgesPastAStalledHolder(t *testing.T) {
+	t.Parallel()
+	nodes := startStar(t, 3, func(c *node.Config) {
+		c.Storage.HedgeAfter = 200 * time.Millisecond
+		c.Storage.IdleTimeout = time.Minute // stall failover cannot be what saves the get
+	})
+	reader, staller, honest := nodes[0], nodes[1], nodes[2]
+	for _, n := range nodes[1:] {
+		WaitVerified(t, reader, n.ID())
+	}
+	data := randomBlob(t, 300<<10)
+	id := putBlob(t, staller, data, 1).Info.ID
+	putBlob(t, honest, data, 1)
+	stallGets(t, staller)
+	seedRTT(reader, staller.ID(), time.Millisecond)
+	seedRTT(reader, honest.ID(), 80*time.Millisecond)
+
+	// readBlob's deadline (WaitTimeout) is shorter than the stalled
+	// request's own timeout (30 s): only a hedge can finish in time.
+	got, blob, err := readBlob(t, reader, id, 0, -1)
+	require.NoError(t, err)
+	require.Equal(t, []peer.ID{staller.ID(), honest.ID()}, blob.Holders())
+	require.True(t, bytes.Equal(data, got))
 }

@@ -166,39 +166,88 @@ func (c *Client) request(ctx context.Context, p peer.ID, req *pb.Request) (netwo
 // group: a peer sending wrong bytes is caught within the first group that
 // differs (ErrBadData), and nothing unverified reaches dst. The Transfer
 // says how many bytes were written, also on failure.
-func (c *Client) Get(ctx context.Context, p peer.ID, id cid.Cid, off, length int64, dst io.Writer) (t Transfer, err error) {
-	defer func() { observeOp(opGet, sideClient, err) }()
+func (c *Client) Get(ctx context.Context, p peer.ID, id cid.Cid, off, length int64, dst io.Writer) (Transfer, error) {
+	a, err := c.Ask(ctx, p, id, off, length)
+	if err != nil {
+		return Transfer{RTT: a.RTT()}, err
+	}
+	return c.Read(ctx, a, dst)
+}
+
+// Answer is a get that a peer answered: the range it sends, and the stream
+// its encoding follows on. Read it, or Abort it.
+type Answer struct {
+	peer peer.ID
+	id   cid.Cid
+	t    Transfer
+	str  network.Stream
+	br   *bufio.Reader
+	done func()
+}
+
+// Peer is who answered.
+func (a *Answer) Peer() peer.ID { return a.peer }
+
+// RTT is the time from the request to the answer (0 for a nil answer).
+func (a *Answer) RTT() time.Duration {
+	if a == nil {
+		return 0
+	}
+	return a.t.RTT
+}
+
+// Abort drops an answer that will not be read.
+func (a *Answer) Abort() {
+	a.str.Reset()
+	a.done()
+}
+
+// Ask sends a get of bytes [off, off+length) of blob id (the whole blob if
+// length < 0) to p and reads its answer, not the data: a client racing
+// several holders (hedging) reads only the first that answers. On error the
+// answer is nil but for its RTT.
+func (c *Client) Ask(ctx context.Context, p peer.ID, id cid.Cid, off, length int64) (*Answer, error) {
 	g := &pb.Get{Id: id.Bytes(), Whole: length < 0}
 	if length >= 0 {
 		g.Offset, g.Length = uint64(off), uint64(length)
 	}
 	str, br, resp, rtt, done, err := c.request(ctx, p, &pb.Request{Body: &pb.Request_Get{Get: g}})
-	t = Transfer{RTT: rtt}
 	if err != nil {
-		return t, fmt.Errorf("get %s from %s: %w", id, p, err)
+		observeOp(opGet, sideClient, err)
+		return nil, fmt.Errorf("get %s from %s: %w", id, p, err)
 	}
-	defer done()
-	t.Size, t.Off, t.Length = resp.size, resp.off, resp.length
+	a := &Answer{peer: p, id: id, t: Transfer{RTT: rtt, Size: resp.size, Off: resp.off, Length: resp.length}, str: str, br: br, done: done}
 	if length >= 0 && (resp.off != off || resp.length != length) {
-		str.Reset()
-		return t, fmt.Errorf("get %s from %s: %w: sent range %d+%d, asked for %d+%d", id, p, ErrMalformed, resp.off, resp.length, off, length)
+		a.Abort()
+		err := fmt.Errorf("get %s from %s: %w: sent range %d+%d, asked for %d+%d", id, p, ErrMalformed, resp.off, resp.length, off, length)
+		observeOp(opGet, sideClient, err)
+		return nil, err
 	}
-	n := store.EncodedLen(resp.size, resp.off, resp.length)
+	return a, nil
+}
+
+// Read streams an answer's bytes to dst as they verify (see Get).
+func (c *Client) Read(ctx context.Context, a *Answer, dst io.Writer) (t Transfer, err error) {
+	defer func() { observeOp(opGet, sideClient, err) }()
+	defer a.done()
+	t = a.t
+	str, id := a.str, a.id
+	n := store.EncodedLen(t.Size, t.Off, t.Length)
 	until := time.Now().Add(c.cfg.transferTimeout(n))
 	if d, ok := ctx.Deadline(); ok && d.Before(until) {
 		until = d
 	}
 	_ = str.SetDeadline(until)
-	lr := &io.LimitedReader{R: &idleReader{r: br, str: str, idle: c.cfg.IdleTimeout, until: until}, N: n}
+	lr := &io.LimitedReader{R: &idleReader{r: a.br, str: str, idle: c.cfg.IdleTimeout, until: until}, N: n}
 	src := newReadahead(lr)
 	cw := &countingWriter{w: dst}
-	err = store.DecodeVerified(cw, src, id, resp.size, resp.off, resp.length)
+	err = store.DecodeVerified(cw, src, id, t.Size, t.Off, t.Length)
 	t.Written = cw.n
 	if err != nil {
 		str.Reset()
 		src.Close()
 		addBytes(bytesReceived, n-lr.N)
-		return t, fmt.Errorf("get %s from %s: %w", id, p, err)
+		return t, fmt.Errorf("get %s from %s: %w", id, a.peer, err)
 	}
 	_ = str.Close()
 	src.Close()
