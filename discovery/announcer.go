@@ -91,6 +91,8 @@ type Announcer struct {
 	rejected counter
 	traffic  trafficTracer
 	scores   scoreBoard
+	// leaveSent signals each peer the leaving announcement is handed to.
+	leaveSent <-chan struct{}
 }
 
 type counter struct {
@@ -322,6 +324,25 @@ func (a *Announcer) announceLoop() {
 	}
 }
 
+// awaitLeaveSent waits, within leaveMaxWait, until the leaving
+// announcement was handed to every peer of the topic, then leaveFlush.
+func (a *Announcer) awaitLeaveSent() {
+	peers := a.topic.ListPeers()
+	limit := time.NewTimer(leaveMaxWait)
+	defer limit.Stop()
+	for !a.traffic.sentToAll(peers) {
+		select {
+		case <-a.leaveSent:
+		case <-limit.C:
+			log.Debugw("the leaving announcement did not reach every peer's queue in time", "peers", len(peers))
+			return
+		}
+	}
+	flush := time.NewTimer(leaveFlush)
+	defer flush.Stop()
+	<-flush.C
+}
+
 // publish signs and publishes one announcement.
 func (a *Announcer) publish(leaving bool) error {
 	ann := a.cfg.Self()
@@ -335,6 +356,9 @@ func (a *Announcer) publish(leaving bool) error {
 		return err
 	}
 	a.noteKept(kept, len(ann.Addrs))
+	if leaving {
+		a.leaveSent = a.traffic.watch(b)
+	}
 	if !leaving {
 		a.seqMu.Lock()
 		a.latest = b
@@ -364,19 +388,23 @@ func (a *Announcer) noteKept(kept, have int) {
 	}
 }
 
-// leaveLinger is how long Close lets the leaving announcement travel
-// before it stops GossipSub: pubsub writes to each mesh peer from a queue
-// and offers no flush, and cancelling it at once drops what is queued. It
-// costs a clean shutdown a quarter of a second.
-const leaveLinger = 250 * time.Millisecond
+// Close lets the leaving announcement travel before it stops GossipSub:
+// pubsub writes to each peer from a queue and offers no flush, and
+// cancelling it at once drops what is queued. It waits until pubsub has
+// handed the announcement to every peer of the topic (its tracer says so),
+// at most leaveMaxWait on a loaded machine, then leaveFlush for the
+// writers to put it on the wire.
+const (
+	leaveMaxWait = time.Second
+	leaveFlush   = 100 * time.Millisecond
+)
 
 // Close announces that we leave, then stops GossipSub.
 func (a *Announcer) Close() error {
 	if err := a.publish(true); err != nil {
 		log.Debugw("leaving announcement failed", "err", err)
 	} else {
-		t := time.NewTimer(leaveLinger)
-		<-t.C
+		a.awaitLeaveSent()
 	}
 	a.cancel()
 	a.sub.Cancel()

@@ -1,6 +1,7 @@
 package discovery
 
 import (
+	"bytes"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,10 +25,54 @@ type Traffic struct {
 	DroppedRPCs, Throttled uint64
 }
 
-// trafficTracer is a pubsub raw tracer that counts RPC bytes.
+// trafficTracer is a pubsub raw tracer that counts RPC bytes, and tells
+// which peers one watched message (our leaving announcement) was handed to.
 type trafficTracer struct {
 	sentBytes, recvBytes, sent, recv atomic.Uint64
 	dropped, throttled               atomic.Uint64
+
+	watchMu   sync.Mutex
+	watchData []byte
+	watchSent map[peer.ID]bool
+	watchCh   chan struct{} // a new peer got the watched message
+}
+
+// watch starts recording which peers the message carrying data is sent to.
+func (t *trafficTracer) watch(data []byte) <-chan struct{} {
+	t.watchMu.Lock()
+	defer t.watchMu.Unlock()
+	t.watchData, t.watchSent, t.watchCh = data, map[peer.ID]bool{}, make(chan struct{}, 1)
+	return t.watchCh
+}
+
+// sentToAll reports whether the watched message was handed to every peer.
+func (t *trafficTracer) sentToAll(peers []peer.ID) bool {
+	t.watchMu.Lock()
+	defer t.watchMu.Unlock()
+	for _, p := range peers {
+		if !t.watchSent[p] {
+			return false
+		}
+	}
+	return true
+}
+
+func (t *trafficTracer) noteWatched(rpc *pubsub.RPC, p peer.ID) {
+	t.watchMu.Lock()
+	defer t.watchMu.Unlock()
+	if t.watchData == nil || t.watchSent[p] {
+		return
+	}
+	for _, m := range rpc.GetPublish() {
+		if bytes.Equal(m.GetData(), t.watchData) {
+			t.watchSent[p] = true
+			select {
+			case t.watchCh <- struct{}{}:
+			default:
+			}
+			return
+		}
+	}
 }
 
 func rpcBytes(rpc *pubsub.RPC) uint64 {
@@ -35,9 +80,10 @@ func rpcBytes(rpc *pubsub.RPC) uint64 {
 	return uint64(n + protowire.SizeVarint(uint64(n)))
 }
 
-func (t *trafficTracer) SendRPC(rpc *pubsub.RPC, _ peer.ID) {
+func (t *trafficTracer) SendRPC(rpc *pubsub.RPC, p peer.ID) {
 	t.sentBytes.Add(rpcBytes(rpc))
 	t.sent.Add(1)
+	t.noteWatched(rpc, p)
 }
 
 func (t *trafficTracer) RecvRPC(rpc *pubsub.RPC) {
