@@ -229,10 +229,14 @@ func (n *Node) reportStorage(p peer.ID, rtt time.Duration, err error) {
 		o = scoring.Failure
 		n.book.Penalize(p, penaltyBadData)
 		log.Infow("peer sent bytes that do not match the blob", "peer", p, "err", err)
+	case errors.Is(err, context.Canceled):
+		// We gave up on the request (the caller went away): says nothing
+		// of the peer.
+		return
 	case errors.Is(err, storage.ErrStalled), errors.Is(err, context.DeadlineExceeded):
 		o = scoring.Timeout
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrQuota), errors.Is(err, store.ErrTooLarge),
-		errors.Is(err, storage.ErrRefused), errors.Is(err, context.Canceled):
+		errors.Is(err, storage.ErrRefused):
 		// An answer, not a fault: the peer is fine.
 	default:
 		o = scoring.Failure
@@ -264,13 +268,14 @@ func (n *Node) OpenBlob(ctx context.Context, id cid.Cid) (*Blob, error) {
 	if info, err := n.blobs.store.Stat(id); err == nil {
 		return &Blob{n: n, ID: id, Size: info.Size, Local: true, Stored: info.Stored}, nil
 	}
-	if holders, size := n.askPeers(ctx, id); len(holders) > 0 {
+	holders, size, asked := n.askPeers(ctx, id)
+	if len(holders) > 0 {
 		return &Blob{n: n, ID: id, Size: size, holders: n.rank(holders)}, nil
 	}
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
-	holders := n.rank(n.providers(ctx, id))
+	holders = n.rank(n.providers(ctx, id))
 	for i, p := range holders {
 		size, rtt, err := n.blobs.client.Stat(ctx, p, id)
 		n.reportStorage(p, rtt, err)
@@ -281,12 +286,13 @@ func (n *Node) OpenBlob(ctx context.Context, id cid.Cid) (*Blob, error) {
 			return nil, ctx.Err()
 		}
 	}
-	return nil, fmt.Errorf("%w: %s (%d peers asked, %d providers tried)", ErrNoHolder, id, len(n.BestPeers(askPeers, handshake.RoleFull)), len(holders))
+	return nil, fmt.Errorf("%w: %s (%d peers asked, %d providers tried)", ErrNoHolder, id, asked, len(holders))
 }
 
 // askPeers asks the best verified storage peers whether they hold id, all
-// at once, and returns those that do and the blob's size.
-func (n *Node) askPeers(ctx context.Context, id cid.Cid) ([]peer.ID, int64) {
+// at once, and returns those that do, the blob's size and how many were
+// asked.
+func (n *Node) askPeers(ctx context.Context, id cid.Cid) ([]peer.ID, int64, int) {
 	ctx, cancel := context.WithTimeout(ctx, askTimeout)
 	defer cancel()
 	var (
@@ -295,7 +301,8 @@ func (n *Node) askPeers(ctx context.Context, id cid.Cid) ([]peer.ID, int64) {
 		size    int64
 		wg      sync.WaitGroup
 	)
-	for _, p := range n.BestPeers(askPeers, handshake.RoleFull) {
+	asked := n.BestPeers(askPeers, handshake.RoleFull)
+	for _, p := range asked {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -309,7 +316,7 @@ func (n *Node) askPeers(ctx context.Context, id cid.Cid) ([]peer.ID, int64) {
 		}()
 	}
 	wg.Wait()
-	return holders, size
+	return holders, size, len(asked)
 }
 
 // providers looks id up in the DHT, keeping the addresses it learns.
@@ -438,9 +445,7 @@ func (n *Node) askHedged(ctx context.Context, holders []peer.ID, id cid.Cid, off
 			}
 			failed[r.i] = true
 			errs = append(errs, r.err)
-			if !errors.Is(r.err, context.Canceled) {
-				n.reportStorage(holders[r.i], r.a.RTT(), r.err)
-			}
+			n.reportStorage(holders[r.i], r.a.RTT(), r.err)
 			if len(cancels) < len(holders) && ctx.Err() == nil {
 				launch()
 				pending++
