@@ -11,6 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/libp2p/go-libp2p/p2p/protocol/identify"
 
 	"peernode/discovery"
 	"peernode/scoring"
@@ -117,10 +118,34 @@ func (n *Node) exchangeOnVerify(p peer.ID) {
 	n.spawn(func() {
 		ctx, cancel := context.WithTimeout(n.ctx, discovery.ExchangeTimeout)
 		defer cancel()
+		// The handshake does not wait for identify: wait for it here, so a
+		// peer that does not speak the protocol is not asked only to
+		// refuse the stream.
+		n.waitIdentified(ctx, p)
+		if !n.mightSpeak(p, discovery.PeersProtocol) {
+			return
+		}
 		if _, err := n.ExchangePeers(ctx, p); err != nil && n.ctx.Err() == nil {
 			log.Debugw("peer exchange after verification failed", "peer", p, "err", err)
 		}
 	})
+}
+
+// waitIdentified waits, at most until ctx ends, for identify to finish on
+// a connection to p.
+func (n *Node) waitIdentified(ctx context.Context, p peer.ID) {
+	ids, ok := n.host.(interface{ IDService() identify.IDService })
+	if !ok {
+		return
+	}
+	conns := n.host.Network().ConnsToPeer(p)
+	if len(conns) == 0 {
+		return
+	}
+	select {
+	case <-ids.IDService().IdentifyWait(conns[0]):
+	case <-ctx.Done():
+	}
 }
 
 // mightSpeak reports whether p may speak proto: false only once identify
