@@ -49,6 +49,11 @@ type AnnouncerConfig struct {
 	// Rejected, if set, hears of every peer that forwarded us an
 	// announcement the validator rejected (for scoring).
 	Rejected func(from peer.ID, reason string)
+	// Farewell, if set, is called on Close with our signed leaving
+	// announcement, while it travels the topic: it hands it to each
+	// connected member directly (LeaveProtocol) and returns when they
+	// acknowledged or ctx ended.
+	Farewell func(ctx context.Context, signed []byte)
 }
 
 // Queue sizes of GossipSub, above its defaults (32 each): announcements
@@ -77,6 +82,11 @@ type Announcer struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	// stopLoop ends the announce loop and loopDone closes when it has:
+	// Close stops it before the leaving announcement, which must be our
+	// last.
+	stopLoop context.CancelFunc
+	loopDone chan struct{}
 
 	seqMu sync.Mutex
 	seq   uint64
@@ -282,6 +292,8 @@ func (a *Announcer) PubSub() *pubsub.PubSub { return a.ps }
 
 // Start announces at once, then every Interval, and feeds the table.
 func (a *Announcer) Start() {
+	loopCtx, stop := context.WithCancel(a.ctx)
+	a.stopLoop, a.loopDone = stop, make(chan struct{})
 	a.wg.Add(2)
 	go func() {
 		defer a.wg.Done()
@@ -289,7 +301,8 @@ func (a *Announcer) Start() {
 	}()
 	go func() {
 		defer a.wg.Done()
-		a.announceLoop()
+		defer close(a.loopDone)
+		a.announceLoop(loopCtx)
 	}()
 }
 
@@ -308,15 +321,15 @@ func (a *Announcer) receive() {
 	}
 }
 
-func (a *Announcer) announceLoop() {
+func (a *Announcer) announceLoop(ctx context.Context) {
 	rng := rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
 	for {
-		if err := a.publish(false); err != nil && a.ctx.Err() == nil {
+		if err := a.publish(false); err != nil && ctx.Err() == nil {
 			log.Warnw("announce failed", "err", err)
 		}
 		t := time.NewTimer(time.Duration(float64(a.cfg.Interval) * (0.9 + 0.2*rng.Float64())))
 		select {
-		case <-a.ctx.Done():
+		case <-ctx.Done():
 			t.Stop()
 			return
 		case <-t.C:
@@ -359,11 +372,10 @@ func (a *Announcer) publish(leaving bool) error {
 	if leaving {
 		a.leaveSent = a.traffic.watch(b)
 	}
-	if !leaving {
-		a.seqMu.Lock()
-		a.latest = b
-		a.seqMu.Unlock()
-	}
+	// Peer exchange answers with the latest: once we leave, that we left.
+	a.seqMu.Lock()
+	a.latest = b
+	a.seqMu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	if err := a.topic.Publish(ctx, b); err != nil {
@@ -399,12 +411,30 @@ const (
 	leaveFlush   = 100 * time.Millisecond
 )
 
-// Close announces that we leave, then stops GossipSub.
+// Close announces that we leave, then stops GossipSub. The announce loop
+// stops first: an announcement after the leaving one would bring us back
+// into every table until we went stale.
 func (a *Announcer) Close() error {
+	if a.stopLoop != nil {
+		a.stopLoop()
+		<-a.loopDone
+	}
 	if err := a.publish(true); err != nil {
 		log.Debugw("leaving announcement failed", "err", err)
 	} else {
+		var told sync.WaitGroup
+		if a.cfg.Farewell != nil {
+			a.seqMu.Lock()
+			signed := a.latest
+			a.seqMu.Unlock()
+			told.Go(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), leaveMaxWait)
+				defer cancel()
+				a.cfg.Farewell(ctx, signed)
+			})
+		}
 		a.awaitLeaveSent()
+		told.Wait()
 	}
 	a.cancel()
 	a.sub.Cancel()

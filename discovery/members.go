@@ -30,6 +30,7 @@ const (
 	SourceRegistry Source = "registry" // it was verified before announcing
 	SourceExchange Source = "exchange" // a peer-exchange answer
 	SourceSaved    Source = "saved"    // the table saved before a restart
+	SourceFarewell Source = "farewell" // its leaving, told us directly (LeaveProtocol)
 )
 
 // Member is one entry of the table.
@@ -74,7 +75,16 @@ type Table struct {
 
 	mu      sync.Mutex
 	members map[peer.ID]*entry
-	closed  bool
+	// left remembers, for StaleAfter, the sequence number of each
+	// member's leaving announcement: an older announcement of its still
+	// travelling (gossip, a peer-exchange answer) must not bring it back.
+	left   map[peer.ID]tombstone
+	closed bool
+}
+
+type tombstone struct {
+	seq     uint64
+	expires time.Time
 }
 
 type entry struct {
@@ -91,7 +101,7 @@ func NewTable(staleAfter time.Duration, clk clock.Clock, notify func(Event)) *Ta
 	if notify == nil {
 		notify = func(Event) {}
 	}
-	return &Table{staleAfter: staleAfter, clk: clk, notify: notify, members: map[peer.ID]*entry{}}
+	return &Table{staleAfter: staleAfter, clk: clk, notify: notify, members: map[peer.ID]*entry{}, left: map[peer.ID]tombstone{}}
 }
 
 // Observe records an accepted announcement. A leaving announcement removes
@@ -107,7 +117,20 @@ func (t *Table) Observe(a Announcement, signed []byte, src Source) bool {
 		t.mu.Unlock()
 		return false
 	}
+	now := t.clk.Now()
+	if tomb, ok := t.left[a.NodeID]; ok {
+		switch {
+		case !now.Before(tomb.expires):
+			delete(t.left, a.NodeID)
+		case a.Seq <= tomb.seq:
+			t.mu.Unlock()
+			return false // said before it left
+		default:
+			delete(t.left, a.NodeID) // back, with a newer announcement
+		}
+	}
 	if a.Leaving {
+		t.buryLocked(a.NodeID, a.Seq, now)
 		if e == nil {
 			t.mu.Unlock()
 			return false
@@ -120,7 +143,6 @@ func (t *Table) Observe(a Announcement, signed []byte, src Source) bool {
 		t.notify(Event{Kind: EventLeft, Member: m})
 		return true
 	}
-	now := t.clk.Now()
 	kind := EventUpdated
 	if e == nil {
 		e = &entry{m: Member{NodeID: a.NodeID, FirstHeard: now}}
@@ -135,6 +157,17 @@ func (t *Table) Observe(a Announcement, signed []byte, src Source) bool {
 	return true
 }
 
+// buryLocked keeps id's leaving sequence number for StaleAfter, and drops
+// the tombstones that expired.
+func (t *Table) buryLocked(id peer.ID, seq uint64, now time.Time) {
+	for other, tomb := range t.left {
+		if !now.Before(tomb.expires) {
+			delete(t.left, other)
+		}
+	}
+	t.left[id] = tombstone{seq: seq, expires: now.Add(t.staleAfter)}
+}
+
 // Verified adds a node the registry verified, before its first
 // announcement; a member already in the table is only refreshed.
 func (t *Table) Verified(id peer.ID, name, role string, addrs []ma.Multiaddr) {
@@ -144,6 +177,8 @@ func (t *Table) Verified(id peer.ID, name, role string, addrs []ma.Multiaddr) {
 		return
 	}
 	now := t.clk.Now()
+	// A node verified anew is back, whatever it said when it left.
+	delete(t.left, id)
 	e := t.members[id]
 	if e != nil {
 		e.m.LastHeard = now

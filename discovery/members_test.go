@@ -74,6 +74,51 @@ func TestLeavingRemovedAtOnce(t *testing.T) {
 	require.Equal(t, []EventKind{EventJoined, EventLeft}, rec.kinds())
 }
 
+// After a member left, an announcement it made before leaving (still
+// travelling through gossip or a peer-exchange answer) does not bring it
+// back; a newer one (it restarted) or a new verification does, and the
+// memory of the leaving ends after StaleAfter.
+func TestLeftMemberStaysGone(t *testing.T) {
+	tbl, clk, rec := newTestTable(t)
+	n := newTestNode(t)
+	a := n.ann(1)
+	tbl.Observe(a, n.signed(t, a), SourceGossip)
+	bye := n.ann(3)
+	bye.Leaving = true
+	require.True(t, tbl.Observe(bye, n.signed(t, bye), SourceGossip))
+
+	late := n.ann(2)
+	require.False(t, tbl.Observe(late, n.signed(t, late), SourceExchange), "an announcement from before the leaving one")
+	_, ok := tbl.Get(n.id)
+	require.False(t, ok)
+	again := n.ann(3)
+	require.False(t, tbl.Observe(again, n.signed(t, again), SourceGossip))
+
+	back := n.ann(4)
+	require.True(t, tbl.Observe(back, n.signed(t, back), SourceGossip), "a newer announcement: it is back")
+	_, ok = tbl.Get(n.id)
+	require.True(t, ok)
+	require.Equal(t, []EventKind{EventJoined, EventLeft, EventJoined}, rec.kinds())
+
+	// Leaving again, then verified anew: back at once.
+	bye2 := n.ann(5)
+	bye2.Leaving = true
+	require.True(t, tbl.Observe(bye2, n.signed(t, bye2), SourceGossip))
+	tbl.Verified(n.id, "n", "full", nil)
+	_, ok = tbl.Get(n.id)
+	require.True(t, ok, "verified anew")
+
+	// The memory of a leaving lasts StaleAfter: an old announcement after
+	// that is taken like any (it would go stale on its own).
+	bye3 := n.ann(6)
+	bye3.Leaving = true
+	require.True(t, tbl.Observe(bye3, n.signed(t, bye3), SourceGossip))
+	old := n.ann(6)
+	require.False(t, tbl.Observe(old, n.signed(t, old), SourceGossip))
+	clk.Add(10 * time.Second)
+	require.True(t, tbl.Observe(old, n.signed(t, old), SourceGossip))
+}
+
 func TestOldSequenceIgnoredAndVerifiedJoins(t *testing.T) {
 	tbl, clk, rec := newTestTable(t)
 	n := newTestNode(t)

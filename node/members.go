@@ -1,12 +1,14 @@
 package node
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/event"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 
@@ -45,8 +47,34 @@ func (n *Node) wireAnnouncements() error {
 		Discovery: n.rv.TopicDiscovery(),
 		AppScore:  n.book.Score,
 		Rejected:  func(from peer.ID, _ string) { n.book.Penalize(from, penaltyAnnouncement) },
+		Farewell:  n.sayFarewell,
 	})
 	return err
+}
+
+// sayFarewell hands our leaving announcement to every connected member
+// that speaks LeaveProtocol, and waits for them (see discovery.Farewell).
+func (n *Node) sayFarewell(ctx context.Context, signed []byte) {
+	var to []peer.ID
+	for _, p := range n.verifiedPeers() {
+		if n.mightSpeak(p, discovery.LeaveProtocol) {
+			to = append(to, p)
+		}
+	}
+	acked := discovery.SendFarewells(ctx, to, signed, func(ctx context.Context, p peer.ID) (network.Stream, error) {
+		return n.host.NewStream(ctx, p, discovery.LeaveProtocol)
+	})
+	log.Debugw("farewells acknowledged", "members", len(to), "acknowledged", acked)
+}
+
+// wireFarewells serves LeaveProtocol behind the verified-only gate: a
+// member that shuts down tells us directly.
+func (n *Node) wireFarewells() {
+	n.Handle(discovery.LeaveProtocol, func(s network.Stream) {
+		discovery.ServeFarewell(s, n.table.LastSeq,
+			func(a discovery.Announcement, signed []byte) { n.table.Observe(a, signed, discovery.SourceFarewell) },
+			func(from peer.ID, _ string) { n.book.Penalize(from, penaltyAnnouncement) })
+	})
 }
 
 // membersSaveInterval is how often a changed member table is written out,

@@ -150,6 +150,7 @@ func (n *Node) wire() error {
 		return err
 	}
 	n.wirePeerExchange()
+	n.wireFarewells()
 	if err := n.wireStorage(); err != nil {
 		return err
 	}

@@ -143,13 +143,33 @@ func TestStalePruningAndLeaving(t *testing.T) {
 	elapsed := time.Since(t0)
 	require.Less(t, elapsed, stale+time.Second, "pruned within StaleAfter + 1 s")
 
-	// Clean shutdown: removed well before StaleAfter.
-	require.NoError(t, leaving.Close())
-	t1 := time.Now()
+	// Clean shutdown: removed on its leaving announcement, before the
+	// moment it would go stale. Each survivor's own deadline for it
+	// (LastHeard + StaleAfter, the last one seen before it went) is what a
+	// removal must beat: a survivor cannot prune earlier.
+	// Both survivors hold a connection to the leaving node, so each is
+	// told directly (LeaveProtocol), not only through the topic.
 	for _, s := range survivors {
-		require.Eventually(t, func() bool { return !hasMember(s, leaving.ID()) }, WaitTimeout, 5*time.Millisecond)
+		require.NoError(t, s.Host().Connect(context.Background(), AddrInfo(leaving)))
+		WaitVerified(t, s, leaving.ID())
 	}
-	require.Less(t, time.Since(t1), stale, "a leaving node is removed at once, not when it goes stale")
+	var deadlines [2]time.Time
+	for i, s := range survivors {
+		deadlines[i] = waitMember(t, s, leaving.ID()).LastHeard.Add(stale)
+	}
+	require.NoError(t, leaving.Close())
+	for i, s := range survivors {
+		deadline := deadlines[i]
+		require.Eventually(t, func() bool {
+			m, ok := discoveryMember(s, leaving.ID())
+			if ok {
+				deadline = m.LastHeard.Add(stale)
+			}
+			return !ok
+		}, WaitTimeout, 5*time.Millisecond)
+		require.True(t, time.Now().Before(deadline),
+			"a leaving node is removed at once, not when it goes stale (removed %v after its stale deadline)", time.Since(deadline))
+	}
 
 	// Nobody alive was pruned, not even for a moment.
 	for i, s := range survivors {
