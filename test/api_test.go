@@ -387,8 +387,19 @@ func TestAPIScoresAndPing(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), WaitTimeout)
 	defer cancel()
 
-	peers, err := c.Peers(ctx)
-	require.NoError(t, err)
+	// The handshake's RTT reaches scoring from the node's event loop,
+	// just after the registry says Verified: wait for it.
+	var peers []api.PeerInfo
+	require.Eventually(t, func() bool {
+		peers, err = c.Peers(ctx)
+		require.NoError(t, err)
+		for _, p := range peers {
+			if p.NodeID == b.ID().String() {
+				return p.RTTMillis != nil
+			}
+		}
+		return false
+	}, WaitTimeout, 10*time.Millisecond, "the handshake's RTT is a sample")
 	ids := make([]string, len(peers))
 	for i, p := range peers {
 		ids[i] = p.NodeID

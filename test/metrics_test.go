@@ -176,7 +176,13 @@ func TestMetricsMoveWithHandshakeAndPut(t *testing.T) {
 	// libp2p's own collectors, and Go's.
 	require.NotEmpty(t, after.withPrefix("libp2p_rcmgr_"), "resource manager metrics")
 	require.NotEmpty(t, after.withPrefix("libp2p_swarm_"), "swarm metrics")
-	require.Greater(t, after.sum("libp2p_rcmgr_connections", nil), 0.0)
+	// libp2p's gauges are set by whichever node's resource manager
+	// reported last (every node of this process shares the registry, and
+	// other tests close theirs), so only its counters can be checked for
+	// movement.
+	require.NotNil(t, after["libp2p_rcmgr_connections"])
+	require.Greater(t, after.sum("libp2p_swarm_connections_opened_total", nil), before.sum("libp2p_swarm_connections_opened_total", nil),
+		"the third node's connection")
 	require.NotNil(t, after["go_goroutines"])
 }
 

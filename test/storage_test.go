@@ -6,9 +6,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -223,9 +225,16 @@ func penaltyOf(e scoring.Explanation) scoring.Component {
 func TestReplicasOnTheBestScored(t *testing.T) {
 	t.Parallel()
 	// Latency injected on each node's connections to node0 (they dial it).
-	rtts := []time.Duration{0, 5 * time.Millisecond, 60 * time.Millisecond, 10 * time.Millisecond, 90 * time.Millisecond}
+	// The far ones are far enough that a loaded machine's jitter (a late
+	// ping, a delayed sample) cannot bring them level with the near ones.
+	rtts := []time.Duration{0, 5 * time.Millisecond, 150 * time.Millisecond, 10 * time.Millisecond, 250 * time.Millisecond}
 	nodes := StartNodes(t, 5, func(i int, cfg *node.Config, started []*node.Node) {
 		cfg.APIAddr = ""
+		// Freshness at its production pace: the test profile's (stale
+		// after 1 s) swings a score by up to 0.1 whenever an announcement
+		// is late under load, and this test is about latency.
+		d := node.DefaultConfig()
+		cfg.Scoring.FreshFor, cfg.Scoring.StaleAfter = d.Scoring.FreshFor, d.Scoring.StaleAfter
 		if i > 0 {
 			cfg.Bootstrap = []peer.AddrInfo{AddrInfo(started[0])}
 			cfg.TCPDialer = netdelay.Dialer(rtts[i])
@@ -250,7 +259,7 @@ func TestReplicasOnTheBestScored(t *testing.T) {
 	// This node first, then the two nearest (5 and 10 ms) in their order
 	// of the moment: under load, jitter of a few ms may swap those two.
 	require.Equal(t, src.ID(), res.Holders[0])
-	require.ElementsMatch(t, []peer.ID{src.ID(), nodes[1].ID(), nodes[3].ID()}, res.Holders)
+	require.ElementsMatch(t, []peer.ID{src.ID(), nodes[1].ID(), nodes[3].ID()}, res.Holders, "scores: %s", scoresOf(src, nodes[1:]))
 
 	require.NoError(t, nodes[1].Close())
 	require.NoError(t, src.Close())
@@ -368,4 +377,17 @@ func TestGetHedgesPastAStalledHolder(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []peer.ID{staller.ID(), honest.ID()}, blob.Holders())
 	require.True(t, bytes.Equal(data, got))
+}
+
+// scoresOf describes n's scores of peers, for failure messages.
+func scoresOf(n *node.Node, peers []*node.Node) string {
+	var b strings.Builder
+	for _, p := range peers {
+		e := n.Score(p.ID())
+		fmt.Fprintf(&b, "\n%s: score %.3f rtt %v", p.Config().Name, e.Score, e.SmoothedRTT)
+		for _, c := range e.Components {
+			fmt.Fprintf(&b, " %s=%.3f(%d)", c.Name, c.Value, c.Samples)
+		}
+	}
+	return b.String()
 }
