@@ -177,8 +177,13 @@ func (t *Table) Verified(id peer.ID, name, role string, addrs []ma.Multiaddr) {
 		return
 	}
 	now := t.clk.Now()
-	// A node verified anew is back, whatever it said when it left.
-	delete(t.left, id)
+	if tomb, ok := t.left[id]; ok && now.Before(tomb.expires) {
+		// It said it leaves: a verification (possibly of a connection
+		// from before, its event processed late) does not bring it back;
+		// its next announcement, newer than the leaving one, does.
+		t.mu.Unlock()
+		return
+	}
 	e := t.members[id]
 	if e != nil {
 		e.m.LastHeard = now

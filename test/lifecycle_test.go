@@ -5,7 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	"github.com/stretchr/testify/require"
 )
 
@@ -30,7 +32,9 @@ func TestHostClosesWithManyConnectionsAndBootstrapDown(t *testing.T) {
 	defer cancel()
 	const strangers = 40
 	for range strangers {
-		h := NewHost(t)
+		// The swarm gives a loopback dial 5 s: under the whole -race suite
+		// the node has answered a security handshake later than that.
+		h := NewHost(t, libp2p.WithDialTimeout(WaitTimeout), libp2p.SwarmOpts(swarm.WithDialTimeoutLocal(WaitTimeout)))
 		require.NoError(t, h.Connect(ctx, AddrInfo(n)))
 	}
 	require.Eventually(t, func() bool { return len(n.Host().Network().Peers()) >= strangers },
