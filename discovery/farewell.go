@@ -101,6 +101,10 @@ func ServeFarewell(s network.Stream, lastSeq func(peer.ID) (uint64, bool), accep
 // FarewellTimeout bounds one farewell, both sides.
 const FarewellTimeout = time.Second
 
+// farewellConcurrency bounds the farewells in flight: a node with
+// thousands of connections does not open thousands of streams at once.
+const farewellConcurrency = 64
+
 // SendFarewells sends signed (a leaving announcement) to every peer at
 // once over LeaveProtocol, through open, and waits for their
 // acknowledgements until ctx ends. It returns how many acknowledged.
@@ -110,8 +114,15 @@ func SendFarewells(ctx context.Context, peers []peer.ID, signed []byte, open fun
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	acked := 0
+	slots := make(chan struct{}, farewellConcurrency)
 	for _, p := range peers {
 		wg.Go(func() {
+			select {
+			case slots <- struct{}{}:
+				defer func() { <-slots }()
+			case <-ctx.Done():
+				return
+			}
 			if err := sendFarewell(ctx, p, frame, open); err != nil {
 				log.Debugw("farewell not acknowledged", "peer", p, "err", err)
 				return
