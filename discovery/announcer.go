@@ -324,7 +324,7 @@ func (a *Announcer) receive() {
 func (a *Announcer) announceLoop(ctx context.Context) {
 	rng := rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
 	for {
-		if err := a.publish(false); err != nil && ctx.Err() == nil {
+		if _, err := a.publish(false); err != nil && ctx.Err() == nil {
 			log.Warnw("announce failed", "err", err)
 		}
 		t := time.NewTimer(time.Duration(float64(a.cfg.Interval) * (0.9 + 0.2*rng.Float64())))
@@ -356,8 +356,9 @@ func (a *Announcer) awaitLeaveSent() {
 	<-flush.C
 }
 
-// publish signs and publishes one announcement.
-func (a *Announcer) publish(leaving bool) error {
+// publish signs and publishes one announcement. It returns the signed
+// bytes, also when only publishing failed (nil if signing did).
+func (a *Announcer) publish(leaving bool) ([]byte, error) {
 	ann := a.cfg.Self()
 	a.seqMu.Lock()
 	a.seq++
@@ -366,7 +367,7 @@ func (a *Announcer) publish(leaving bool) error {
 	ann.NodeID, ann.Time, ann.Leaving = a.self, time.Now(), leaving
 	b, kept, err := SignWithin(a.cfg.Key, ann)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	a.noteKept(kept, len(ann.Addrs))
 	if leaving {
@@ -380,10 +381,10 @@ func (a *Announcer) publish(leaving bool) error {
 	defer cancel()
 	if err := a.topic.Publish(ctx, b); err != nil {
 		sentError.Inc()
-		return err
+		return b, err
 	}
 	sentAccepted.Inc()
-	return nil
+	return b, nil
 }
 
 // noteKept warns when our announcement cannot carry all our addresses
@@ -419,23 +420,24 @@ func (a *Announcer) Close() error {
 		a.stopLoop()
 		<-a.loopDone
 	}
-	if err := a.publish(true); err != nil {
+	signed, err := a.publish(true)
+	if err != nil {
 		log.Debugw("leaving announcement failed", "err", err)
-	} else {
-		var told sync.WaitGroup
-		if a.cfg.Farewell != nil {
-			a.seqMu.Lock()
-			signed := a.latest
-			a.seqMu.Unlock()
-			told.Go(func() {
-				ctx, cancel := context.WithTimeout(context.Background(), leaveMaxWait)
-				defer cancel()
-				a.cfg.Farewell(ctx, signed)
-			})
-		}
-		a.awaitLeaveSent()
-		told.Wait()
 	}
+	// The members we are connected to are told directly even if the topic
+	// refused it: that is the path that does not drop it.
+	var told sync.WaitGroup
+	if signed != nil && a.cfg.Farewell != nil {
+		told.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), leaveMaxWait)
+			defer cancel()
+			a.cfg.Farewell(ctx, signed)
+		})
+	}
+	if err == nil {
+		a.awaitLeaveSent()
+	}
+	told.Wait()
 	a.cancel()
 	a.sub.Cancel()
 	a.wg.Wait()

@@ -1,7 +1,7 @@
 package discovery
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/libp2p/go-msgio"
 )
 
 // LeaveProtocol carries a leaving announcement straight to each member a
@@ -34,29 +35,25 @@ const FarewellAck byte = 1
 // cannot be read.
 var ErrMalformedFarewell = errors.New("malformed farewell")
 
-// ReadFarewell reads one farewell frame: a uvarint length of at most
+// ReadFarewell reads one farewell frame: a uvarint length of 1 to
 // MaxAnnouncementSize and that many bytes, the signed announcement. It
 // reads nothing past the frame.
-func ReadFarewell(r io.ByteReader, body io.Reader) ([]byte, error) {
-	n, err := binary.ReadUvarint(r)
-	if err != nil {
-		return nil, fmt.Errorf("%w: length: %w", ErrMalformedFarewell, unexpectedEOF(err))
+func ReadFarewell(r io.Reader) ([]byte, error) {
+	mr := msgio.NewVarintReaderSize(r, MaxAnnouncementSize)
+	b, err := mr.ReadMsg()
+	switch {
+	case errors.Is(err, msgio.ErrMsgTooLarge):
+		return nil, fmt.Errorf("%w: over %d bytes", ErrMalformedFarewell, MaxAnnouncementSize)
+	case errors.Is(err, io.EOF):
+		return nil, fmt.Errorf("%w: %w", ErrMalformedFarewell, io.ErrUnexpectedEOF)
+	case err != nil:
+		return nil, fmt.Errorf("%w: %w", ErrMalformedFarewell, err)
 	}
-	if n == 0 || n > MaxAnnouncementSize {
-		return nil, fmt.Errorf("%w: %d bytes, want 1 to %d", ErrMalformedFarewell, n, MaxAnnouncementSize)
+	defer mr.ReleaseMsg(b)
+	if len(b) == 0 {
+		return nil, fmt.Errorf("%w: empty", ErrMalformedFarewell)
 	}
-	b := make([]byte, n)
-	if _, err := io.ReadFull(body, b); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrMalformedFarewell, unexpectedEOF(err))
-	}
-	return b, nil
-}
-
-func unexpectedEOF(err error) error {
-	if errors.Is(err, io.EOF) {
-		return io.ErrUnexpectedEOF
-	}
-	return err
+	return bytes.Clone(b), nil
 }
 
 // ServeFarewell answers one farewell stream: it reads the frame, checks it
@@ -66,8 +63,7 @@ func unexpectedEOF(err error) error {
 func ServeFarewell(s network.Stream, lastSeq func(peer.ID) (uint64, bool), accept func(Announcement, []byte), rejected func(peer.ID, string)) {
 	from := s.Conn().RemotePeer()
 	_ = s.SetDeadline(time.Now().Add(FarewellTimeout))
-	br := bufio.NewReaderSize(s, 512)
-	b, err := ReadFarewell(br, br)
+	b, err := ReadFarewell(s)
 	if err == nil {
 		var a Announcement
 		a, err = Validate(b, from, time.Now(), lastSeq)

@@ -1,10 +1,8 @@
 package discovery
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
-	"io"
 	"testing"
 	"time"
 
@@ -21,10 +19,10 @@ func TestReadFarewell(t *testing.T) {
 	signed := n.signed(t, bye)
 
 	in := bytes.NewReader(append(frame(signed), 0xff)) // a byte past the frame
-	br := bufio.NewReader(io.LimitReader(in, int64(len(frame(signed)))))
-	got, err := ReadFarewell(br, br)
+	got, err := ReadFarewell(in)
 	require.NoError(t, err)
 	require.Equal(t, signed, got)
+	require.Equal(t, 1, in.Len(), "nothing read past the frame")
 
 	for name, in := range map[string][]byte{
 		"empty":      nil,
@@ -33,8 +31,7 @@ func TestReadFarewell(t *testing.T) {
 		"truncated":  frame(signed)[:len(signed)/2],
 		"bad varint": {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01},
 	} {
-		br := bufio.NewReader(bytes.NewReader(in))
-		_, err := ReadFarewell(br, br)
+		_, err := ReadFarewell(bytes.NewReader(in))
 		require.ErrorIs(t, err, ErrMalformedFarewell, name)
 	}
 }
@@ -50,8 +47,7 @@ func FuzzFarewell(f *testing.F) {
 	f.Add([]byte{0x05, 1, 2, 3})
 	f.Add([]byte{0})
 	f.Fuzz(func(t *testing.T, in []byte) {
-		br := bufio.NewReader(bytes.NewReader(in))
-		b, err := ReadFarewell(br, br)
+		b, err := ReadFarewell(bytes.NewReader(in))
 		if err != nil {
 			require.ErrorIs(t, err, ErrMalformedFarewell)
 			return
