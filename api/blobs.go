@@ -62,6 +62,37 @@ type Blobs interface {
 	// DeleteBlob removes the local copy only; ErrNotFound when there is
 	// none.
 	DeleteBlob(id string) error
+	// CheckBlob hashes the local copy again and compares it with its ID,
+	// repairing what it can (see BlobCheck); ErrNotFound when there is
+	// none.
+	CheckBlob(ctx context.Context, id string) (BlobCheck, error)
+}
+
+// Results of POST /v1/blobs/{id}/check.
+const (
+	// CheckOK: the local copy matches its ID.
+	CheckOK = "ok"
+	// CheckRepaired: the data matches its ID; the index that lets the
+	// node serve verified ranges of it (its outboard) was missing or
+	// damaged and has been rebuilt from the data.
+	CheckRepaired = "repaired"
+	// CheckCorrupt: the data no longer matches its ID. The node no longer
+	// holds, serves or counts it; the bytes were moved to MovedTo, not
+	// deleted.
+	CheckCorrupt = "corrupt"
+)
+
+// BlobCheck is the answer to POST /v1/blobs/{id}/check.
+type BlobCheck struct {
+	ID   string `json:"id"`
+	Size int64  `json:"size"`
+	// Result is CheckOK, CheckRepaired or CheckCorrupt.
+	Result string `json:"result"`
+	// Problem says what did not match, unless Result is CheckOK.
+	Problem string `json:"problem,omitempty"`
+	// MovedTo is where a corrupt blob's bytes are kept now, on the
+	// daemon's machine.
+	MovedTo string `json:"moved_to,omitempty"`
 }
 
 // ErrTooLarge marks a Backend error about a blob over the maximum blob

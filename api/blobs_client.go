@@ -179,6 +179,23 @@ func (c *Client) DeleteBlob(ctx context.Context, id string) error {
 	return resp.Body.Close()
 }
 
+// CheckBlob has the daemon hash its local copy of blob id again and
+// compare it with the ID (see BlobCheck). It takes as long as reading the
+// blob from disk: only ctx bounds it. A blob the daemon does not hold is a
+// *StatusError with code 404.
+func (c *Client) CheckBlob(ctx context.Context, id string) (BlobCheck, error) {
+	resp, err := c.send(ctx, http.MethodPost, blobsPath+"/"+url.PathEscape(id)+"/check", nil, 0, nil, http.StatusOK)
+	if err != nil {
+		return BlobCheck{}, err
+	}
+	defer resp.Body.Close()
+	var res BlobCheck
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&res); err != nil {
+		return BlobCheck{}, fmt.Errorf("check blob %s: reading the answer: %w", id, err)
+	}
+	return res, nil
+}
+
 // send sends a request with body (nil for none) of size bytes (-1 when
 // unknown) and returns the answer if its status is one of want; any other
 // becomes a *StatusError. Unlike do, it leaves the body to the caller, and

@@ -148,6 +148,22 @@ func (s *Server) handleDeleteBlob(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// handleCheckBlob answers POST /v1/blobs/{id}/check: the local copy hashed
+// again, repaired or moved out if need be. It takes as long as reading the
+// blob from disk; a caller that hangs up stops it.
+func (s *Server) handleCheckBlob(w http.ResponseWriter, r *http.Request) {
+	blobs, ok := s.blobsOf(w, r)
+	if !ok {
+		return
+	}
+	res, err := blobs.CheckBlob(r.Context(), r.PathValue("id"))
+	if err != nil {
+		backendError(w, r, err, http.StatusInternalServerError)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
 // etag is a blob's entity tag: its ID, which names its content.
 func etag(id string) string { return `"` + id + `"` }
 

@@ -125,6 +125,23 @@ func (m *memBlobs) OpenBlob(_ context.Context, id string) (Blob, error) {
 	return nil, Mark(fmt.Errorf("blob %s: no node holds it", id), ErrNotFound)
 }
 
+func (m *memBlobs) CheckBlob(_ context.Context, id string) (BlobCheck, error) {
+	if m.err != nil {
+		return BlobCheck{}, m.err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	data, ok := m.blobs[id]
+	if !ok {
+		return BlobCheck{}, Mark(fmt.Errorf("blob %s is not stored on this node", id), ErrNotFound)
+	}
+	if blobID(data) != id {
+		delete(m.blobs, id)
+		return BlobCheck{ID: id, Size: int64(len(data)), Result: CheckCorrupt, Problem: "data does not match", MovedTo: "/corrupt/" + id}, nil
+	}
+	return BlobCheck{ID: id, Size: int64(len(data)), Result: CheckOK}, nil
+}
+
 func (m *memBlobs) ListBlobs() ([]BlobInfo, error) {
 	if m.err != nil {
 		return nil, m.err
@@ -539,6 +556,40 @@ func TestBlobListDelete(t *testing.T) {
 	require.Equal(t, []string{ids[2]}, []string{list[0].ID})
 }
 
+func TestBlobCheck(t *testing.T) {
+	m := newMemBlobs()
+	addr := serve(t, m)
+	c := NewClient(addr, token)
+	ctx := context.Background()
+	res, err := c.PutBlob(ctx, strings.NewReader("sound"), 5, 1)
+	require.NoError(t, err)
+
+	resp, body := blobRequest(t, http.MethodPost, addr, "/v1/blobs/"+res.ID+"/check", nil, nil)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.JSONEq(t, `{"id": "`+res.ID+`", "size": 5, "result": "ok"}`, string(body))
+
+	// The fake's store rots: the bytes under the ID change.
+	m.mu.Lock()
+	m.blobs[res.ID] = []byte("rotten")
+	m.mu.Unlock()
+	check, err := c.CheckBlob(ctx, res.ID)
+	require.NoError(t, err)
+	require.Equal(t, BlobCheck{ID: res.ID, Size: 6, Result: CheckCorrupt, Problem: "data does not match", MovedTo: "/corrupt/" + res.ID}, check)
+	b, err := json.Marshal(check)
+	require.NoError(t, err)
+	require.JSONEq(t, `{"id": "`+res.ID+`", "size": 6, "result": "corrupt", "problem": "data does not match", "moved_to": "/corrupt/`+res.ID+`"}`, string(b))
+
+	_, err = c.CheckBlob(ctx, res.ID)
+	var se *StatusError
+	require.ErrorAs(t, err, &se)
+	require.Equal(t, http.StatusNotFound, se.Code)
+	require.Contains(t, se.Message, "is not stored on this node")
+	for _, method := range []string{http.MethodGet, http.MethodPut, http.MethodDelete} {
+		code, _ := do(t, method, addr, "/v1/blobs/"+res.ID+"/check", "Bearer "+token, "")
+		require.Equal(t, http.StatusMethodNotAllowed, code, method)
+	}
+}
+
 func TestBlobJSONFieldNames(t *testing.T) {
 	b, err := json.Marshal(BlobInfo{ID: "x", Size: 3})
 	require.NoError(t, err)
@@ -574,6 +625,7 @@ func TestBlobErrorStatuses(t *testing.T) {
 			{http.MethodGet, "/v1/blobs/" + id, ""},
 			{http.MethodGet, "/v1/blobs", ""},
 			{http.MethodDelete, "/v1/blobs/" + id, ""},
+			{http.MethodPost, "/v1/blobs/" + id + "/check", ""},
 		} {
 			code, body := do(t, r.method, addr, r.path, "Bearer "+token, r.body)
 			require.Equal(t, tt.code, code, "%v: %s %s", tt.mark, r.method, r.path)
@@ -644,6 +696,7 @@ func TestBlobNotImplemented(t *testing.T) {
 		{http.MethodGet, "/v1/blobs"},
 		{http.MethodGet, "/v1/blobs/abc"},
 		{http.MethodDelete, "/v1/blobs/abc"},
+		{http.MethodPost, "/v1/blobs/abc/check"},
 	} {
 		code, body := do(t, r.method, addr, r.path, "Bearer "+token, "data")
 		require.Equal(t, http.StatusNotImplemented, code, "%s %s", r.method, r.path)
@@ -661,7 +714,7 @@ func TestBlobRoutesNeedTheToken(t *testing.T) {
 	addr := serve(t, m)
 	id := blobID([]byte("x"))
 	for _, method := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodDelete} {
-		for _, path := range []string{"/v1/blobs", "/v1/blobs/" + id, "/v1/blobs?replicas=2"} {
+		for _, path := range []string{"/v1/blobs", "/v1/blobs/" + id, "/v1/blobs?replicas=2", "/v1/blobs/" + id + "/check"} {
 			for _, auth := range []string{"", "Bearer wrong", token} {
 				code, _ := do(t, method, addr, path, auth, "data")
 				require.Equal(t, http.StatusUnauthorized, code, "%s %s with %q", method, path, auth)

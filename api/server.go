@@ -100,6 +100,7 @@ func NewServer(backend Backend, token string) *Server {
 	mux.HandleFunc("GET "+blobsPath, s.handleListBlobs)
 	mux.HandleFunc("GET "+blobsPath+"/{id}", s.handleGetBlob) // and HEAD
 	mux.HandleFunc("DELETE "+blobsPath+"/{id}", s.handleDeleteBlob)
+	mux.HandleFunc("POST "+blobsPath+"/{id}/check", s.handleCheckBlob)
 	s.srv = &http.Server{
 		Handler:           s.authenticate(mux),
 		ReadHeaderTimeout: readHeaderTimeout,

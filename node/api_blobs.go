@@ -95,6 +95,19 @@ func (b backend) DeleteBlob(s string) error {
 	return blobError(b.n.blobs.store.Delete(id))
 }
 
+func (b backend) CheckBlob(ctx context.Context, s string) (api.BlobCheck, error) {
+	id, err := parseBlobID(s)
+	if err != nil {
+		return api.BlobCheck{}, err
+	}
+	res, err := b.n.blobs.store.Check(ctx, id)
+	if err != nil {
+		return api.BlobCheck{}, blobError(err)
+	}
+	checks.WithLabelValues(res.Status.String()).Inc()
+	return api.BlobCheck{ID: s, Size: res.Size, Result: res.Status.String(), Problem: res.Problem, MovedTo: res.MovedTo}, nil
+}
+
 // apiBlob adapts a Blob to the API.
 type apiBlob struct{ b *Blob }
 

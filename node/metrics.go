@@ -31,6 +31,13 @@ var violationsTotal = prometheus.NewCounter(prometheus.CounterOpts{
 	Help: "Streams opened by nodes that were not verified (gate violations); too many in the violation window ban the node.",
 })
 
+// checks counts the blob checks an operator asked for, by result.
+var checks = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Namespace: "peernode", Subsystem: "storage", Name: "checks_total",
+	Help: "Local blobs hashed again on request (peernode blobs check), by result: ok, repaired (the outboard was rebuilt " +
+		"from the data) or corrupt (the data no longer matched its ID and was moved out of the store).",
+}, []string{"result"})
+
 // scoreBuckets are the upper bounds of the peer-score histogram.
 var scoreBuckets = []float64{0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1}
 
@@ -50,7 +57,7 @@ var (
 )
 
 func init() {
-	prometheus.MustRegister(violationsTotal, liveNodes)
+	prometheus.MustRegister(violationsTotal, checks, liveNodes)
 }
 
 // nodeSet is the collector of the gauges: the nodes alive in the process.

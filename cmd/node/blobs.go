@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -263,11 +264,27 @@ const blobsUsage = `blobs SUBCOMMAND [--json] [--data-dir DIR]
 Subcommands:
   ls          list the blobs the daemon's node holds: ID, size, when stored
   rm ID...    remove this node's copies of the blobs; other nodes keep theirs
+  check [ID...]
+              read this node's copies of the blobs (all of them without an
+              ID) from disk and hash them again. A blob whose data matches its
+              ID but whose outboard (the index that lets the node serve
+              verified ranges) is missing or damaged gets it rebuilt. A blob
+              whose data no longer matches is taken out of the store and its
+              bytes moved to DATA-DIR/storage/corrupt/ (kept, not deleted):
+              fetch it again from another node with 'peernode get ID'. Exits
+              with status 1 if any blob was corrupt.
 
 Examples:
   peernode blobs ls
   peernode blobs ls --json
-  peernode blobs rm bafkr4i... bafkr4i...`
+  peernode blobs rm bafkr4i... bafkr4i...
+  peernode blobs check
+  peernode blobs check bafkr4i... --json`
+
+// checkHints say what to do after a failed check.
+var checkHints = map[int]string{
+	http.StatusNotFound: "This node holds no copy of it: 'peernode blobs ls' lists those it holds.",
+}
 
 // rmResult is one entry of 'peernode blobs rm --json'.
 type rmResult struct {
@@ -285,7 +302,7 @@ func parseBlobs(env *cliEnv, args []string) (sub string, ids []string, common *c
 		return "", nil, common, err
 	}
 	if len(pos) == 0 {
-		return "", nil, common, usagef("expected a subcommand: ls or rm")
+		return "", nil, common, usagef("expected a subcommand: ls, rm or check")
 	}
 	sub, ids = pos[0], pos[1:]
 	switch sub {
@@ -293,8 +310,8 @@ func parseBlobs(env *cliEnv, args []string) (sub string, ids []string, common *c
 		if err := wantArgs(ids, 0, ""); err != nil {
 			return "", nil, common, err
 		}
-	case "rm":
-		if len(ids) == 0 {
+	case "rm", "check":
+		if len(ids) == 0 && sub == "rm" {
 			return "", nil, common, usagef("expected one or more blob IDs: peernode blobs rm ID...")
 		}
 		for _, id := range ids {
@@ -303,7 +320,7 @@ func parseBlobs(env *cliEnv, args []string) (sub string, ids []string, common *c
 			}
 		}
 	default:
-		return "", nil, common, usagef("unknown subcommand %q: want ls or rm", sub)
+		return "", nil, common, usagef("unknown subcommand %q: want ls, rm or check", sub)
 	}
 	return sub, ids, common, nil
 }
@@ -317,6 +334,13 @@ func runBlobs(env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
+	if sub == "check" {
+		// A check reads whole blobs from disk: no request timeout, an
+		// interrupt stops it.
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		return blobHint(noDaemonHint(blobsCheck(ctx, env, c, ids, common.json), common.dataDir), nil)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
 	defer cancel()
 	if sub == "ls" {
@@ -325,6 +349,87 @@ func runBlobs(env *cliEnv, args []string) error {
 		err = blobsRemove(ctx, env, c, ids, common.json)
 	}
 	return blobHint(noDaemonHint(err, common.dataDir), nil)
+}
+
+// checkResult is one entry of 'peernode blobs check --json': the daemon's
+// answer, or, with result "error", what stopped the check of that blob.
+type checkResult struct {
+	api.BlobCheck
+	Error string `json:"error,omitempty"`
+}
+
+// blobsCheck checks each blob (every local blob when ids is empty), going
+// on past those that fail; it fails if any was corrupt or could not be
+// checked. Without a daemon, or once ctx ends, it stops.
+func blobsCheck(ctx context.Context, env *cliEnv, c *api.Client, ids []string, asJSON bool) error {
+	if len(ids) == 0 {
+		lctx, cancel := context.WithTimeout(ctx, requestTimeout)
+		list, err := c.ListBlobs(lctx)
+		cancel()
+		if err != nil {
+			return err
+		}
+		if len(list) == 0 && !asJSON {
+			fmt.Fprintln(env.stdout, "no blobs: this node holds none")
+			return nil
+		}
+		for _, b := range list {
+			ids = append(ids, b.ID)
+		}
+	}
+	results := make([]checkResult, 0, len(ids))
+	var corrupt, failed, repaired int
+	for _, id := range ids {
+		res, err := c.CheckBlob(ctx, id)
+		if errors.Is(err, api.ErrNoDaemon) || ctx.Err() != nil {
+			if err == nil {
+				err = ctx.Err()
+			}
+			return err
+		}
+		entry := checkResult{BlobCheck: res}
+		switch {
+		case err != nil:
+			failed++
+			entry.ID, entry.Result, entry.Error = id, "error", err.Error()
+			if !asJSON {
+				fmt.Fprintf(env.stderr, "peernode blobs: check %s: %v\n", id, blobHint(err, checkHints))
+			}
+		case res.Result == api.CheckCorrupt:
+			corrupt++
+			if !asJSON {
+				fmt.Fprintf(env.stdout, "CORRUPT   %s: %s; moved out of the store to %s\n", clean(id), clean(res.Problem), clean(res.MovedTo))
+			}
+		case res.Result == api.CheckRepaired:
+			repaired++
+			if !asJSON {
+				fmt.Fprintf(env.stdout, "repaired  %s: %s; the outboard was rebuilt from the data\n", clean(id), clean(res.Problem))
+			}
+		case !asJSON:
+			fmt.Fprintf(env.stdout, "ok        %s\n", clean(id))
+		}
+		results = append(results, entry)
+	}
+	if asJSON {
+		if err := printJSON(env, results); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(env.stdout, "\n%d checked: %d ok, %d repaired, %d corrupt, %d not checked\n",
+			len(ids), len(ids)-repaired-corrupt-failed, repaired, corrupt, failed)
+	}
+	var errs []string
+	if corrupt > 0 {
+		errs = append(errs, fmt.Sprintf("%d of %d blobs corrupt: this node no longer holds them; fetch them again with 'peernode get ID' "+
+			"if other nodes hold copies", corrupt, len(ids)))
+	}
+	if failed > 0 {
+		errs = append(errs, fmt.Sprintf("%d of %d blobs not checked", failed, len(ids)))
+	}
+	if len(errs) > 0 {
+		return errors.New(strings.Join(errs, "; "))
+	}
+	return nil
 }
 
 func blobsList(ctx context.Context, env *cliEnv, c *api.Client, asJSON bool) error {

@@ -36,6 +36,9 @@ type blobDaemon struct {
 	blobs map[string][]byte
 	// sizes are the sizes the puts announced.
 	sizes []int64
+	// damaged blobs check as repaired; rotten ones as corrupt, and are
+	// dropped.
+	damaged, rotten map[string]bool
 }
 
 func newBlobDaemon() *blobDaemon { return &blobDaemon{blobs: map[string][]byte{}} }
@@ -100,6 +103,28 @@ func (d *blobDaemon) ListBlobs() ([]api.BlobInfo, error) {
 		out = append(out, api.BlobInfo{ID: id, Size: int64(len(data)), Stored: testStored, Local: true})
 	}
 	return out, nil
+}
+
+func (d *blobDaemon) CheckBlob(_ context.Context, id string) (api.BlobCheck, error) {
+	if d.err != nil {
+		return api.BlobCheck{}, d.err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	data, ok := d.blobs[id]
+	if !ok {
+		return api.BlobCheck{}, api.Mark(fmt.Errorf("blob %s is not stored on this node", id), api.ErrNotFound)
+	}
+	res := api.BlobCheck{ID: id, Size: int64(len(data)), Result: api.CheckOK}
+	switch {
+	case d.rotten[id]:
+		delete(d.blobs, id)
+		res.Result, res.Problem, res.MovedTo = api.CheckCorrupt, "the data no longer hashes to its ID", "/data/storage/corrupt/"+id+".x"
+	case d.damaged[id]:
+		delete(d.damaged, id)
+		res.Result, res.Problem = api.CheckRepaired, "it has no outboard"
+	}
+	return res, nil
 }
 
 func (d *blobDaemon) DeleteBlob(id string) error {
@@ -200,8 +225,9 @@ func TestPutGetFlags(t *testing.T) {
 		{getParse(env), []string{v0}, "is not a blob ID"},
 		{getParse(env), []string{id, "--json"}, "--json prints what was saved, and needs -o FILE"},
 		{getParse(env), []string{id, id}, "expected one blob ID"},
-		{blobsParse(env), nil, "expected a subcommand: ls or rm"},
-		{blobsParse(env), []string{"list"}, `unknown subcommand "list": want ls or rm`},
+		{blobsParse(env), nil, "expected a subcommand: ls, rm or check"},
+		{blobsParse(env), []string{"list"}, `unknown subcommand "list": want ls, rm or check`},
+		{blobsParse(env), []string{"check", "nope"}, `"nope" is not a blob ID`},
 		{blobsParse(env), []string{"ls", id}, "unexpected argument"},
 		{blobsParse(env), []string{"rm"}, "expected one or more blob IDs"},
 		{blobsParse(env), []string{"rm", id, "nope"}, `"nope" is not a blob ID`},
@@ -238,6 +264,7 @@ func TestBlobCommandsWithoutDaemon(t *testing.T) {
 		{"get", id, "--json", "--data-dir", dir},
 		{"blobs", "--data-dir", dir},
 		{"blobs", "rm", "--data-dir", dir},
+		{"blobs", "check", "not-an-id", "--data-dir", dir},
 	} {
 		env, errb := testEnv(nil)
 		require.Equal(t, exitUsage, run(env, args), "%v", args)
@@ -248,6 +275,8 @@ func TestBlobCommandsWithoutDaemon(t *testing.T) {
 		{"get", id, "--data-dir", dir},
 		{"blobs", "ls", "--data-dir", dir},
 		{"blobs", "rm", id, "--data-dir", dir},
+		{"blobs", "check", "--data-dir", dir},
+		{"blobs", "check", id, "--data-dir", dir},
 	} {
 		env, errb := testEnv(nil)
 		require.Equal(t, exitError, run(env, args), "%v", args)
@@ -266,7 +295,7 @@ func TestBlobCommandsWithoutDaemon(t *testing.T) {
 	for cmd, want := range map[string][]string{
 		"put":   {"Usage: peernode put FILE [--replicas K]", "Examples:", "peernode put backup.tar --replicas 3 --json", "-replicas", "(default 1)", "from 1 to 16"},
 		"get":   {"Usage: peernode get ID [-o FILE]", "Examples:", "peernode get bafkr4i... -o photo.jpg", "-o string", "-output", "FILE.*.part"},
-		"blobs": {"Usage: peernode blobs SUBCOMMAND", "Examples:", "peernode blobs rm bafkr4i...", "ls", "rm ID..."},
+		"blobs": {"Usage: peernode blobs SUBCOMMAND", "Examples:", "peernode blobs rm bafkr4i...", "ls", "rm ID...", "check [ID...]", "peernode blobs check"},
 	} {
 		env, _ := testEnv(nil)
 		require.Equal(t, exitOK, run(env, []string{cmd, "--help"}))
@@ -444,6 +473,48 @@ func TestBlobsCommand(t *testing.T) {
 	require.Empty(t, d.blobs)
 }
 
+// blobs check goes through every blob, says what it found of each, and
+// fails if any was corrupt or could not be checked.
+func TestBlobsCheckCommand(t *testing.T) {
+	d := newBlobDaemon()
+	dir := serveFake(t, d)
+	env, errb := testEnv(nil)
+	require.Equal(t, exitOK, run(env, []string{"blobs", "check", "--data-dir", dir}), errb.String())
+	require.Equal(t, "no blobs: this node holds none\n", stdoutOf(env))
+	env, _ = testEnv(nil)
+	require.Equal(t, exitOK, run(env, []string{"blobs", "check", "--json", "--data-dir", dir}))
+	require.JSONEq(t, `[]`, stdoutOf(env))
+
+	var ids []string
+	for _, n := range []int{10, 20, 30} {
+		env, errb := testEnv(nil)
+		require.Equal(t, exitOK, run(env, []string{"put", writeTemp(t, randomData(t, n)), "--data-dir", dir}), errb.String())
+		ids = append(ids, strings.TrimSpace(stdoutOf(env)))
+	}
+	env, errb = testEnv(nil)
+	require.Equal(t, exitOK, run(env, []string{"blobs", "check", ids[0], "--data-dir", dir}), errb.String())
+	require.Equal(t, "ok        "+ids[0]+"\n\n1 checked: 1 ok, 0 repaired, 0 corrupt, 0 not checked\n", stdoutOf(env))
+
+	d.damaged = map[string]bool{ids[1]: true}
+	d.rotten = map[string]bool{ids[2]: true}
+	env, errb = testEnv(nil)
+	require.Equal(t, exitError, run(env, []string{"blobs", "check", "--data-dir", dir}))
+	out := stdoutOf(env)
+	require.Contains(t, out, "ok        "+ids[0]+"\n")
+	require.Contains(t, out, "repaired  "+ids[1]+": it has no outboard; the outboard was rebuilt from the data\n")
+	require.Contains(t, out, "CORRUPT   "+ids[2]+": the data no longer hashes to its ID; moved out of the store to /data/storage/corrupt/"+ids[2]+".x\n")
+	require.Contains(t, out, "\n3 checked: 1 ok, 1 repaired, 1 corrupt, 0 not checked\n")
+	require.Contains(t, errb.String(), "peernode blobs: 1 of 3 blobs corrupt: this node no longer holds them; fetch them again")
+
+	// The corrupt one is gone: asked for by ID, it is not checked; the
+	// others are, and the command goes on past it.
+	env, errb = testEnv(nil)
+	require.Equal(t, exitError, run(env, []string{"blobs", "check", ids[2], ids[1], "--json", "--data-dir", dir}))
+	require.JSONEq(t, fmt.Sprintf(`[{"id": %q, "size": 0, "result": "error", "error": "API answered 404 Not Found: blob %s is not stored on this node"},
+		{"id": %q, "size": 20, "result": "ok"}]`, ids[2], ids[2], ids[1]), stdoutOf(env))
+	require.Contains(t, errb.String(), "peernode blobs: 1 of 2 blobs not checked")
+}
+
 // The daemon's errors come with what to do next.
 func TestBlobCommandErrors(t *testing.T) {
 	full := newBlobDaemon()
@@ -467,6 +538,7 @@ func TestBlobCommandErrors(t *testing.T) {
 		{"get", testBlobID(t, []byte("x"))},
 		{"blobs", "ls"},
 		{"blobs", "rm", testBlobID(t, []byte("x"))},
+		{"blobs", "check", testBlobID(t, []byte("x"))},
 	} {
 		env, errb := testEnv(nil)
 		require.Equal(t, exitError, run(env, append(args, "--data-dir", old)), "%v", args)

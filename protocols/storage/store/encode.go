@@ -37,11 +37,13 @@ func (s *Store) openBlob(id cid.Cid) (*blobFiles, error) {
 		b.tree, err = os.Open(path + outboardExt)
 	}
 	if errors.Is(err, fs.ErrNotExist) {
-		err = fmt.Errorf("%w: %s has no outboard", ErrNotFound, id)
+		err = fmt.Errorf("%w: %s has %w", ErrNotFound, id, errNoOutboard)
 	}
 	var h [headerSize]byte
 	if err == nil {
-		_, err = b.tree.ReadAt(h[:], 0)
+		if _, err = b.tree.ReadAt(h[:], 0); err == io.EOF {
+			err = fmt.Errorf("%w: the outboard of %s is shorter than its header", ErrBadData, id)
+		}
 	}
 	if err == nil && binary.LittleEndian.Uint64(h[:]) != uint64(b.size) {
 		err = fmt.Errorf("%w: the outboard of %s is for %d bytes, the data has %d", ErrBadData, id, binary.LittleEndian.Uint64(h[:]), b.size)

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -92,7 +93,8 @@ func Open(dir string, opt Options) (*Store, error) {
 }
 
 // clean empties tmp/ and counts the blobs, removing outboards left without
-// their blob.
+// their blob, and rebuilding those missing or of the wrong size (see
+// Check).
 func (s *Store) clean() error {
 	tmp, err := os.ReadDir(s.tmp)
 	if err != nil {
@@ -106,7 +108,8 @@ func (s *Store) clean() error {
 	if len(tmp) > 0 {
 		log.Infow("removed unfinished writes", "files", len(tmp))
 	}
-	return s.walk(func(shard string, names map[string]bool) error {
+	var damaged []damagedBlob
+	err = s.walk(func(shard string, names map[string]bool) error {
 		for name := range names {
 			path := filepath.Join(s.blobs, shard, name)
 			if base, ok := strings.CutSuffix(name, outboardExt); ok {
@@ -122,18 +125,65 @@ func (s *Store) clean() error {
 				log.Warnw("unknown file in the blob store", "file", path)
 				continue
 			}
-			if !names[name+outboardExt] {
-				log.Warnw("blob without its outboard: it cannot be served", "file", path)
-			}
 			fi, err := os.Lstat(path)
 			if err != nil {
 				return err
 			}
 			s.usage.count++
 			s.usage.bytes += fi.Size()
+			if problem, err := outboardProblem(path, fi.Size(), names[name+outboardExt]); err != nil {
+				return err
+			} else if problem != "" {
+				damaged = append(damaged, damagedBlob{path, problem})
+			}
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	for _, d := range damaged {
+		if err := s.repairAtOpen(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// damagedBlob is a blob Open found without a sound outboard.
+type damagedBlob struct{ path, problem string }
+
+// outboardProblem says what is wrong with the outboard of the blob at path
+// (size bytes), from its size alone, or "" if nothing is.
+func outboardProblem(path string, size int64, present bool) (string, error) {
+	if !present {
+		return "it has no outboard", nil
+	}
+	fi, err := os.Lstat(path + outboardExt)
+	if err != nil {
+		return "", err
+	}
+	if want := outboardSize(size); fi.Size() != want {
+		return fmt.Sprintf("its outboard has %d bytes, want %d", fi.Size(), want), nil
+	}
+	return "", nil
+}
+
+// repairAtOpen rebuilds the outboard Open found missing or damaged, from
+// the data, or moves the data to corrupt/ if it does not match its ID: the
+// blob is served again, or no longer counted.
+func (s *Store) repairAtOpen(d damagedBlob) error {
+	id, err := ParseID(filepath.Base(d.path))
+	if err != nil {
+		return err
+	}
+	root, err := Root(id)
+	if err != nil {
+		return err
+	}
+	log.Warnw("repairing a blob", "blob", id, "problem", d.problem)
+	_, err = s.repair(context.Background(), CheckResult{ID: id, Problem: d.problem}, d.path, root)
+	return err
 }
 
 // walk calls fn with the names in each shard directory.

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -20,14 +21,14 @@ func (s *Store) Verify(id cid.Cid) error {
 		return fmt.Errorf("verify: %w", err)
 	}
 	defer b.close()
-	if err := verifyFiles(b, root); err != nil {
+	if err := verifyFiles(context.Background(), b, root); err != nil {
 		log.Errorw("stored blob is corrupt", "blob", id, "err", err)
 		return fmt.Errorf("verify %s: %w", id, err)
 	}
 	return nil
 }
 
-func verifyFiles(b *blobFiles, root [32]byte) error {
+func verifyFiles(ctx context.Context, b *blobFiles, root [32]byte) error {
 	if b.size == 0 && root != emptyRoot {
 		return fmt.Errorf("%w: empty, but not the ID of the empty blob", ErrBadData)
 	}
@@ -46,7 +47,12 @@ func verifyFiles(b *blobFiles, root [32]byte) error {
 	defer groupPool.Put(buf)
 	d := &decoder{
 		tree: tree, data: data, lo: 0, hi: uint64(b.size),
-		buffer: func(n int) ([]byte, error) { return buf[:n], nil },
+		buffer: func(n int) ([]byte, error) {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			return buf[:n], nil
+		},
 	}
 	err = d.walk(getCV(root[:]), 0, uint64(b.size), true)
 	if errors.Is(err, io.ErrUnexpectedEOF) {
