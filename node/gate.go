@@ -5,15 +5,21 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
+	msmux "github.com/multiformats/go-multistream"
 )
 
 // Handle registers an application protocol behind the verified-only gate:
-// a stream from a node that is not Verified is reset and counted as a
+// a stream from a node that is not Verified, or that comes over a
+// connection on which no handshake verified it, is reset and counted as a
 // violation; MaxViolations within ViolationWindow disconnect and ban it.
-// Every peernode protocol but the handshake is registered this way.
+// (Per connection: another process holding a verified node's key, a clone
+// or a thief, gets nothing through the gate before its own handshake
+// passes, which it cannot without the network's secret.) Every peernode
+// protocol but the handshake is registered this way.
 func (n *Node) Handle(proto protocol.ID, handler network.StreamHandler) {
 	n.host.SetStreamHandler(proto, n.gate(handler))
 }
@@ -21,7 +27,7 @@ func (n *Node) Handle(proto protocol.ID, handler network.StreamHandler) {
 func (n *Node) gate(handler network.StreamHandler) network.StreamHandler {
 	return func(s network.Stream) {
 		p := s.Conn().RemotePeer()
-		if !n.reg.isVerified(p) && !n.awaitHandshake(p) {
+		if !n.awaitHandshake(s.Conn()) {
 			log.Debugw("stream from an unverified node reset", "peer", p, "proto", s.Protocol())
 			_ = s.Reset()
 			n.reg.violation(p)
@@ -31,18 +37,21 @@ func (n *Node) gate(handler network.StreamHandler) network.StreamHandler {
 	}
 }
 
-// awaitHandshake waits, while a handshake with p is in flight, for it to
-// settle, and reports whether p ended Verified. The two sides of a
-// handshake finish half a round trip apart, so a stream opened by the side
-// that finished first may arrive before this side has. The wait is bounded
-// by the handshake timeout; without a handshake in flight it returns at
-// once.
-func (n *Node) awaitHandshake(p peer.ID) bool {
+// awaitHandshake reports whether a handshake verified the node on c,
+// waiting, while one is in flight on c, for it to settle. The two sides of
+// a handshake finish half a round trip apart, so a stream opened by the
+// side that finished first may arrive before this side has. The wait is
+// bounded by the handshake timeout; without a handshake in flight it
+// returns at once.
+func (n *Node) awaitHandshake(c network.Conn) bool {
+	verified, inFlight, changed := n.reg.connHandshaking(c)
+	if verified {
+		return true
+	}
 	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.HandshakeTimeout)
 	defer cancel()
 	for {
-		st, inFlight, changed := n.reg.handshaking(p)
-		if st == StatusVerified {
+		if verified {
 			return true
 		}
 		if !inFlight {
@@ -53,6 +62,7 @@ func (n *Node) awaitHandshake(p peer.ID) bool {
 		case <-ctx.Done():
 			return false
 		}
+		verified, inFlight, changed = n.reg.connHandshaking(c)
 	}
 }
 
@@ -70,14 +80,78 @@ func (n *Node) OpenStream(ctx context.Context, p peer.ID, proto protocol.ID) (ne
 	if p == n.id {
 		return nil, fmt.Errorf("open stream: %s is this node", p)
 	}
-	if err := n.ensureVerified(ctx, p); err != nil {
+	for {
+		if err := n.ensureVerified(ctx, p); err != nil {
+			return nil, err
+		}
+		c, changed := n.reg.verifiedConn(p)
+		if c != nil {
+			s, err := newStreamOn(ctx, n.host, c, proto)
+			if err != nil {
+				return nil, fmt.Errorf("open %s stream to %s: %w", proto, p, err)
+			}
+			return s, nil
+		}
+		// The verified connection is closing: wait for the registry to
+		// catch up, then for another.
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w: %s: its connection closed", ErrNotVerified, p)
+		}
+	}
+}
+
+// newStreamOn opens a stream for proto on connection c, the one a
+// handshake verified. The host's NewStream would choose among the peer's
+// connections itself, preferring the one with the most open streams: while
+// a second connection to a verified node is being handshaken (and is about
+// to be closed, having lost the tie-break), that is often the new one, and
+// the stream dies with it. As the host does, the protocol is negotiated
+// with the first write when identify says the peer speaks it, else before
+// the stream is returned.
+func newStreamOn(ctx context.Context, h host.Host, c network.Conn, proto protocol.ID) (network.Stream, error) {
+	s, err := c.NewStream(ctx)
+	if err != nil {
 		return nil, err
 	}
-	s, err := n.host.NewStream(ctx, p, proto)
-	if err != nil {
-		return nil, fmt.Errorf("open %s stream to %s: %w", proto, p, err)
+	if err := s.SetProtocol(proto); err != nil {
+		_ = s.Reset()
+		return nil, err
+	}
+	if known, _ := h.Peerstore().SupportsProtocols(c.RemotePeer(), proto); len(known) > 0 {
+		return &lazyStream{Stream: s, rw: msmux.NewMSSelect(s, proto)}, nil
+	}
+	stop := context.AfterFunc(ctx, func() { _ = s.Reset() })
+	err = msmux.SelectProtoOrFail(proto, s)
+	if !stop() || err != nil {
+		_ = s.Reset()
+		if err == nil || ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		return nil, fmt.Errorf("negotiating the protocol: %w", err)
 	}
 	return s, nil
+}
+
+// lazyStream is a stream whose protocol negotiation goes out with its
+// first write (or its close).
+type lazyStream struct {
+	network.Stream
+	rw io.ReadWriteCloser
+}
+
+func (s *lazyStream) Read(b []byte) (int, error)  { return s.rw.Read(b) }
+func (s *lazyStream) Write(b []byte) (int, error) { return s.rw.Write(b) }
+func (s *lazyStream) Close() error                { return s.rw.Close() }
+
+// CloseWrite sends the negotiation first if nothing was written; an error
+// doing so shows on the next read.
+func (s *lazyStream) CloseWrite() error {
+	if f, ok := s.rw.(interface{ Flush() error }); ok {
+		_ = f.Flush()
+	}
+	return s.Stream.CloseWrite()
 }
 
 func (n *Node) ensureVerified(ctx context.Context, p peer.ID) error {

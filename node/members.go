@@ -62,7 +62,11 @@ func (n *Node) sayFarewell(ctx context.Context, signed []byte) {
 		}
 	}
 	acked := discovery.SendFarewells(ctx, to, signed, func(ctx context.Context, p peer.ID) (network.Stream, error) {
-		return n.host.NewStream(ctx, p, discovery.LeaveProtocol)
+		c, _ := n.reg.verifiedConn(p)
+		if c == nil {
+			return nil, fmt.Errorf("%w: %s", ErrNotVerified, p)
+		}
+		return newStreamOn(ctx, n.host, c, discovery.LeaveProtocol)
 	})
 	log.Debugw("farewells acknowledged", "members", len(to), "acknowledged", acked)
 }

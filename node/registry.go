@@ -176,6 +176,13 @@ func (r *registry) setStatus(rec *peerRecord, s Status) {
 	rec.changed = make(chan struct{})
 }
 
+// touch wakes those waiting on rec.changed without a status change: a
+// connection's handshake settled while the node's status stayed the same.
+func (r *registry) touch(rec *peerRecord) {
+	close(rec.changed)
+	rec.changed = make(chan struct{})
+}
+
 // connected registers a new connection. On an inbound one the listening
 // side starts the handshake clock.
 func (r *registry) connected(c network.Conn) {
@@ -409,6 +416,7 @@ func (r *registry) Done(c network.Conn, rep handshake.Report) {
 		}
 		r.failedLocked(rec, p, c, rep.Err, now, &a)
 	}
+	r.touch(rec)
 	r.mu.Unlock()
 	a.run(r)
 }
@@ -429,10 +437,13 @@ func (r *registry) crossedLocked(rec *peerRecord, c network.Conn, cs *connState)
 		if oc == c || !ocs.verified || ocs.instance != cs.instance || oc.Stat().Direction == c.Stat().Direction {
 			continue
 		}
-		loser := c
+		loser, lcs := c, cs
 		if dialer(oc) > dialer(c) {
-			loser = oc
+			loser, lcs = oc, ocs
 		}
+		// Nothing more goes over the loser: OpenStream and the gate use
+		// verified connections only.
+		lcs.verified = false
 		closing = append(closing, loser)
 	}
 	return closing
@@ -519,16 +530,40 @@ func (r *registry) isVerified(p peer.ID) bool {
 	return rec != nil && rec.status == StatusVerified
 }
 
-// handshaking returns p's status, whether a handshake session with it is
-// live, and the channel closed on its next change.
-func (r *registry) handshaking(p peer.ID) (Status, bool, <-chan struct{}) {
+// verifiedConn returns a live connection to p on which a handshake
+// verified it, preferring the session's, or nil and the channel closed on
+// p's next status change.
+func (r *registry) verifiedConn(p peer.ID) (network.Conn, <-chan struct{}) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	rec := r.peers[p]
-	if rec == nil {
-		return StatusNew, false, nil
+	rec := r.record(p)
+	if s := rec.session; s != nil && !s.conn.IsClosed() {
+		if cs := rec.conns[s.conn]; cs != nil && cs.verified {
+			return s.conn, nil
+		}
 	}
-	return rec.status, rec.session != nil, rec.changed
+	for c, cs := range rec.conns {
+		if cs.verified && !c.IsClosed() {
+			return c, nil
+		}
+	}
+	return nil, rec.changed
+}
+
+// connHandshaking is the gate's check of a stream's connection c: whether
+// a handshake verified the node on c, whether a handshake session is live
+// on c, and the channel closed on the node's next change.
+func (r *registry) connHandshaking(c network.Conn) (verified, inFlight bool, changed <-chan struct{}) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rec := r.peers[c.RemotePeer()]
+	if rec == nil {
+		return false, false, nil
+	}
+	if cs := rec.conns[c]; cs != nil && cs.verified && rec.status == StatusVerified {
+		return true, false, nil
+	}
+	return false, rec.session != nil && rec.session.conn == c, rec.changed
 }
 
 // standing returns p's status, whether it is connected, and the channel

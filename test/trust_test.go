@@ -3,6 +3,8 @@ package test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -13,6 +15,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/stretchr/testify/require"
 
+	"peernode/discovery"
 	"peernode/node"
 	"peernode/protocols/handshake"
 )
@@ -259,4 +262,80 @@ func TestSimultaneousDial(t *testing.T) {
 		infoA, _ := a.PeerInfo(b.ID())
 		require.Equal(t, node.StatusVerified, infoA.Status)
 	}
+}
+
+// A process holding a verified node's key, but that never passed a
+// handshake (a thief without the network's secret, say), gets nothing
+// through the gate, and streams to that node go to the verified process,
+// not to it.
+func TestImpostorWithAVerifiedKey(t *testing.T) {
+	t.Parallel()
+	nodes := StartNodes(t, 2, nil)
+	hub, member := nodes[0], nodes[1]
+	connect(t, member, hub)
+	WaitVerified(t, hub, member.ID())
+	WaitVerified(t, member, hub.ID())
+	served := make(chan string, 4)
+	echo := func(who string) network.StreamHandler {
+		return func(s network.Stream) {
+			defer s.Close()
+			buf := make([]byte, 64)
+			n, _ := s.Read(buf)
+			served <- who + ":" + string(buf[:n])
+			_, _ = s.Write([]byte(who))
+		}
+	}
+	hub.Handle(echoProto, echo("hub"))
+	member.Handle(echoProto, echo("member"))
+
+	key, err := node.LoadIdentity(member.Config().DataDir)
+	require.NoError(t, err)
+	thief := NewHost(t, libp2p.Identity(key), nodeTransports())
+	require.Equal(t, member.ID(), thief.ID())
+	thief.SetStreamHandler(echoProto, echo("thief"))
+	ctx, cancel := context.WithTimeout(context.Background(), WaitTimeout)
+	defer cancel()
+	require.NoError(t, thief.Connect(ctx, AddrInfo(hub)))
+	require.Eventually(t, func() bool { return len(hub.Host().Network().ConnsToPeer(member.ID())) == 2 },
+		WaitTimeout, 10*time.Millisecond, "the hub must hold both processes' connections")
+
+	// The thief's stream is reset: its connection was never verified,
+	// though the key's node is.
+	s, err := thief.NewStream(ctx, hub.ID(), echoProto)
+	if err == nil {
+		_, _ = s.Write([]byte("let me in"))
+		_, err = io.ReadAll(s)
+	}
+	require.Error(t, err, "a stream over an unverified connection must be refused")
+
+	// The hub's streams to the node go to the verified process, each time,
+	// even when the thief's connection carries the most streams (libp2p's
+	// choice of a connection): it holds a few DHT streams open, which are
+	// not gated.
+	kad := discovery.ProtocolPrefix(hub.Config().Network.ID) + "/kad/1.0.0"
+	for range 6 {
+		ks, err := thief.NewStream(ctx, hub.ID(), kad)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = ks.Reset() })
+	}
+	require.Eventually(t, func() bool {
+		for _, c := range hub.Host().Network().ConnsToPeer(member.ID()) {
+			if len(c.GetStreams()) >= 6 {
+				return true
+			}
+		}
+		return false
+	}, WaitTimeout, 10*time.Millisecond, "the thief's DHT streams never showed on the hub")
+	for i := range 5 {
+		s, err := hub.OpenStream(ctx, member.ID(), echoProto)
+		require.NoError(t, err)
+		_, err = s.Write(fmt.Appendf(nil, "hello %d", i))
+		require.NoError(t, err)
+		require.NoError(t, s.CloseWrite())
+		reply, err := io.ReadAll(s)
+		require.NoError(t, err)
+		require.Equal(t, "member", string(reply))
+		require.Equal(t, fmt.Sprintf("member:hello %d", i), <-served)
+	}
+	require.Empty(t, served, "nothing reached the thief, nor the hub's handler")
 }
