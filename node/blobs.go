@@ -197,6 +197,10 @@ func (n *Node) PutBlob(ctx context.Context, r io.Reader, size int64, replicas in
 		res.Holders = append(res.Holders, p)
 	}
 	if len(res.Holders) < replicas {
+		if len(failures) == 0 {
+			return res, fmt.Errorf("%w: blob %s is on %d of %d nodes: every verified storage node connected to this one holds a copy now",
+				ErrTooFewHolders, info.ID, len(res.Holders), replicas)
+		}
 		return res, fmt.Errorf("%w: blob %s is on %d of %d nodes (%d storage peers failed): %w",
 			ErrTooFewHolders, info.ID, len(res.Holders), replicas, len(failures), errors.Join(failures...))
 	}

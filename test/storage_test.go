@@ -273,6 +273,22 @@ func TestReplicasOnTheBestScored(t *testing.T) {
 	require.True(t, bytes.Equal(data, got))
 }
 
+// More replicas than there are storage nodes: the copies made stay, and
+// the error says why there are no more.
+func TestTooFewNodesForTheReplicas(t *testing.T) {
+	t.Parallel()
+	nodes := startStar(t, 2, nil)
+	WaitVerified(t, nodes[0], nodes[1].ID())
+	ctx, cancel := context.WithTimeout(context.Background(), WaitTimeout)
+	defer cancel()
+	res, err := nodes[0].PutBlob(ctx, bytes.NewReader([]byte("three copies?")), 13, 3)
+	require.ErrorIs(t, err, node.ErrTooFewHolders)
+	require.Equal(t, []peer.ID{nodes[0].ID(), nodes[1].ID()}, res.Holders)
+	require.Contains(t, err.Error(), "is on 2 of 3 nodes: every verified storage node connected to this one holds a copy now")
+	require.NotContains(t, err.Error(), "%!")
+	require.True(t, nodes[1].Store().Has(res.Info.ID))
+}
+
 // A node of role client stores nothing for others.
 func TestClientNodeRefusesPuts(t *testing.T) {
 	t.Parallel()
