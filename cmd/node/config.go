@@ -215,7 +215,12 @@ func (f *settingsFlags) apply(s *settings, set map[string]bool) {
 		s.Metrics = f.metrics
 	}
 	if set["secret-file"] {
+		// Kept absolute: config.json remembers it for later runs, which
+		// may start in another directory.
 		s.SecretFile = f.secretFile
+		if abs, err := filepath.Abs(f.secretFile); err == nil && f.secretFile != "" {
+			s.SecretFile = abs
+		}
 	}
 	if set["conn-low"] {
 		s.ConnMgrLow = f.connLow
@@ -299,8 +304,11 @@ func nodeConfig(dataDir string, s settings, secret []byte) (node.Config, error) 
 	if err := trustConfig(&cfg, s); err != nil {
 		return cfg, err
 	}
-	if s.StorageMax < 0 || s.MaxBlobSize <= 0 {
-		return cfg, usagef("--storage-max %s and --max-blob-size %s (config keys storage_max, max_blob_size): need >= 0 and > 0", s.StorageMax, s.MaxBlobSize)
+	if s.StorageMax < 0 {
+		return cfg, usagef("--storage-max (config key storage_max) %s: must be 0 (no quota but the disk's) or more", s.StorageMax)
+	}
+	if s.MaxBlobSize <= 0 {
+		return cfg, usagef("--max-blob-size (config key max_blob_size) %s: must be more than 0", s.MaxBlobSize)
 	}
 	cfg.StorageMax, cfg.MaxBlobSize = int64(s.StorageMax), int64(s.MaxBlobSize)
 	if err := cfg.Validate(); err != nil {
@@ -356,6 +364,13 @@ func networkFor(s settings, secret []byte) (node.Network, error) {
 	if secret == nil && s.SecretFile != "" {
 		b, exposed, err := node.ReadSecretFile(s.SecretFile)
 		if err != nil {
+			if !filepath.IsAbs(s.SecretFile) {
+				// --secret-file is stored absolute: this one was written
+				// into config.json by hand, or by an older version.
+				cwd, _ := os.Getwd()
+				err = fmt.Errorf("%w\nThe path is the data directory's config.json secret_file; being relative, it is taken from the current directory (%s): "+
+					"make it absolute there, or give --secret-file once more", err, cwd)
+			}
 			return node.Network{}, usageError{err}
 		}
 		if exposed {

@@ -283,3 +283,38 @@ func TestDiscoverySettings(t *testing.T) {
 		require.Contains(t, err.Error(), "config key", "%v", bad)
 	}
 }
+
+// --secret-file is remembered as an absolute path, so a later start from
+// another directory finds it; a relative path written into config.json by
+// hand is taken from the current directory, and the error says so.
+func TestSecretFileRememberedAbsolute(t *testing.T) {
+	work := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(work, "cluster.secret"), []byte("a secret of this cluster\n"), 0o600))
+	t.Chdir(work)
+	dir := filepath.Join(t.TempDir(), "data")
+	env, _ := testEnv(nil)
+	s, _, err := daemonSettings(t, env, dir, "--secret-file", "cluster.secret")
+	require.NoError(t, err)
+	require.Equal(t, filepath.Join(work, "cluster.secret"), s.SecretFile)
+	require.NoError(t, saveSettings(dir, s))
+
+	t.Chdir(t.TempDir())
+	cfg, err := daemonNodeConfig(t, dir)
+	require.NoError(t, err)
+	require.True(t, cfg.Network.Private)
+
+	s.SecretFile = "cluster.secret"
+	require.NoError(t, saveSettings(dir, s))
+	_, err = daemonNodeConfig(t, dir)
+	require.ErrorAs(t, err, new(usageError))
+	require.Contains(t, err.Error(), "cluster.secret")
+	require.Contains(t, err.Error(), "config.json secret_file; being relative, it is taken from the current directory")
+}
+
+func TestStorageSettingsRejectBadValues(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	_, err := daemonNodeConfig(t, dir, "--max-blob-size", "0")
+	require.ErrorAs(t, err, new(usageError))
+	require.Contains(t, err.Error(), "--max-blob-size (config key max_blob_size) 0: must be more than 0")
+	require.NotContains(t, err.Error(), "storage-max")
+}
