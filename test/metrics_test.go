@@ -184,6 +184,13 @@ func TestMetricsMoveWithHandshakeAndPut(t *testing.T) {
 	require.Greater(t, after.sum("libp2p_swarm_connections_opened_total", nil), before.sum("libp2p_swarm_connections_opened_total", nil),
 		"the third node's connection")
 	require.NotNil(t, after["go_goroutines"])
+
+	// A blob check through the API counts its result.
+	okChecks := map[string]string{"result": "ok"}
+	check, err := api.NewClient(nodes[0].APIAddr(), tok).CheckBlob(ctx, res.Info.ID.String())
+	require.NoError(t, err)
+	require.Equal(t, api.CheckOK, check.Result)
+	require.GreaterOrEqual(t, scrape(t, url, tok).sum("peernode_storage_checks_total", okChecks), after.sum("peernode_storage_checks_total", okChecks)+1)
 }
 
 func withBootstrap(cfg node.Config, peers ...*node.Node) node.Config {

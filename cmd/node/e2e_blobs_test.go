@@ -143,3 +143,58 @@ func TestDaemonKilledMidWrite(t *testing.T) {
 		require.NoError(t, st.Verify(id), "blob %s", s)
 	}
 }
+
+// blobs check against a running daemon and real files: a lost outboard is
+// rebuilt and the blob served again; rotten data is moved out of the store,
+// kept, and reported with status 1.
+func TestDaemonBlobsCheck(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	startDaemon(t, dir, "checker")
+	file, data := writeRandomFile(t, t.TempDir(), "data.bin", 1<<20+1)
+	id := put(t, dir, file).ID
+	matches, err := filepath.Glob(filepath.Join(dir, "storage", "blobs", "*", id))
+	require.NoError(t, err)
+	require.Len(t, matches, 1, "the blob's data file")
+	blob := matches[0]
+
+	r := peernode(t, "blobs", "check", "--data-dir", dir)
+	require.Zero(t, r.code, "%s", r)
+	require.Contains(t, r.stdout, "ok        "+id)
+
+	require.NoError(t, os.Remove(blob+".obao"))
+	r = peernode(t, "blobs", "check", "--data-dir", dir, "--json")
+	require.Zero(t, r.code, "%s", r)
+	var results []struct {
+		ID, Result, Problem string
+	}
+	decodeJSON(t, r, &results)
+	require.Len(t, results, 1)
+	require.Equal(t, "repaired", results[0].Result, "%s", r)
+	require.Contains(t, results[0].Problem, "no outboard")
+	out := filepath.Join(t.TempDir(), "back.bin")
+	r = peernode(t, "get", "--data-dir", dir, "-o", out, id)
+	require.Zero(t, r.code, "%s", r)
+	got, err := os.ReadFile(out)
+	require.NoError(t, err)
+	require.True(t, bytes.Equal(data, got))
+
+	f, err := os.OpenFile(blob, os.O_RDWR, 0)
+	require.NoError(t, err)
+	_, err = f.WriteAt([]byte{data[5] ^ 1}, 5)
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	r = peernode(t, "blobs", "check", id, "--data-dir", dir)
+	require.Equal(t, 1, r.code, "%s", r)
+	require.Contains(t, r.stdout, "CORRUPT   "+id)
+	require.Contains(t, r.stderr, "1 of 1 blobs corrupt")
+	kept, err := filepath.Glob(filepath.Join(dir, "storage", "corrupt", id+".*"))
+	require.NoError(t, err)
+	require.Len(t, kept, 1, "the corrupt bytes are kept")
+	b, err := os.ReadFile(kept[0])
+	require.NoError(t, err)
+	require.Len(t, b, len(data))
+	r = peernode(t, "blobs", "ls", "--data-dir", dir)
+	require.Zero(t, r.code, "%s", r)
+	require.NotContains(t, r.stdout, id)
+}
