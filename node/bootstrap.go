@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -104,7 +105,11 @@ func (n *Node) bootstrapLoop() {
 					if n.ctx.Err() != nil {
 						return
 					}
-					log.Warnw("no bootstrap peer reachable; retrying", "round", rounds, "err", err)
+					if hint := n.dialHint(err); hint != "" {
+						log.Warnw("no bootstrap peer reachable; retrying", "round", rounds, "err", err, "hint", hint)
+					} else {
+						log.Warnw("no bootstrap peer reachable; retrying", "round", rounds, "err", err)
+					}
 					continue
 				}
 			}
@@ -177,4 +182,34 @@ func backoff(failures int, lo, hi time.Duration, u float64) time.Duration {
 		d *= 2
 	}
 	return time.Duration(float64(min(d, hi)) * (0.8 + 0.4*u))
+}
+
+// pnetMismatch are what a dial through libp2p's private network looks like
+// when the two ends hold different secrets (or one holds none): each end
+// decrypts the other's bytes into noise, so the security negotiation reads
+// garbage, or waits for bytes that make sense until the dial times out.
+var pnetMismatch = []string{
+	"failed to negotiate security protocol",
+	"message did not have trailing newline",
+	"incoming message was too large",
+	"context deadline exceeded",
+}
+
+// dialHint says what a failed dial may mean to an operator, or "".
+func (n *Node) dialHint(err error) string {
+	if err == nil || !n.cfg.usesPnet() {
+		return ""
+	}
+	const hint = "if the peer is up, this is how a node with another secret, or none, fails on a private network: " +
+		"compare the secret fingerprints ('peernode id' on each node, or the daemon's start banner)"
+	if errors.Is(err, context.DeadlineExceeded) {
+		return hint
+	}
+	msg := err.Error()
+	for _, m := range pnetMismatch {
+		if strings.Contains(msg, m) {
+			return hint
+		}
+	}
+	return ""
 }

@@ -1,11 +1,15 @@
 package node
 
 import (
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/stretchr/testify/require"
 )
 
@@ -77,4 +81,35 @@ func TestNetworkDoesNotHoldSecret(t *testing.T) {
 	for _, s := range []string{nw.ID, nw.Fingerprint, string(nw.PSK), string(nw.HandshakeKey)} {
 		require.False(t, strings.Contains(s, secret))
 	}
+}
+
+// A node dialling a node of another secret through pnet fails in the
+// security negotiation, and the bootstrap warning says what that means.
+func TestDialHintForAnotherSecret(t *testing.T) {
+	start := func(secret string) *Node {
+		cfg := LocalTestConfig(t.TempDir())
+		cfg.APIAddr = ""
+		nw, err := DeriveNetwork([]byte(secret))
+		require.NoError(t, err)
+		cfg.Network = nw
+		cfg.DialTimeout = 2 * time.Second
+		n, err := New(cfg)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = n.Close() })
+		require.NoError(t, n.Start())
+		return n
+	}
+	a := start("the first cluster's secret")
+	b := start("the second cluster's secret")
+	err := b.connect(context.Background(), peer.AddrInfo{ID: a.ID(), Addrs: a.Host().Addrs()})
+	require.Error(t, err)
+	require.Contains(t, b.dialHint(err), "compare the secret fingerprints", "%v", err)
+	require.Empty(t, b.dialHint(errors.New("dial tcp 127.0.0.1:1: connect: connection refused")))
+	require.Contains(t, b.Connect(context.Background(), peer.AddrInfo{ID: a.ID(), Addrs: a.Host().Addrs()}).Error(),
+		"compare the secret fingerprints", "an operator's connect says it too")
+
+	// A node this one banned: the operator is told so, and how to lift it.
+	b.gater.ban(a.ID())
+	err = b.Connect(context.Background(), peer.AddrInfo{ID: a.ID(), Addrs: a.Host().Addrs()})
+	require.ErrorContains(t, err, "this node has banned it for 10m0s more; 'peernode trust allow "+a.ID().String()+"' lifts the ban")
 }

@@ -320,10 +320,21 @@ func (n *Node) Addrs() []ma.Multiaddr {
 
 // Connect dials a peer and waits until the connection is up. It is an
 // operator's explicit request, so it overrides a retry-after hint the peer
-// sent earlier (not a ban of ours).
+// sent earlier; a peer this node banned is refused at once, with how to
+// lift the ban.
 func (n *Node) Connect(ctx context.Context, ai peer.AddrInfo) error {
 	n.gater.release(ai.ID)
-	return n.connect(ctx, ai)
+	if b, left := n.gater.banned(ai.ID); b {
+		return fmt.Errorf("connect to %s: this node has banned it for %s more; 'peernode trust allow %s' lifts the ban",
+			ai.ID, left.Round(time.Second), ai.ID)
+	}
+	// An operator asking now means now: past the swarm's dial back-off,
+	// which would answer "dial backoff" instead of why the last dial failed.
+	err := n.connect(network.WithForceDirectDial(ctx, "operator"), ai)
+	if hint := n.dialHint(err); hint != "" {
+		err = fmt.Errorf("%w (%s)", err, hint)
+	}
+	return err
 }
 
 // connect dials a peer, honouring retry-after hints.
