@@ -192,6 +192,7 @@ var pnetMismatch = []string{
 	"failed to negotiate security protocol",
 	"message did not have trailing newline",
 	"incoming message was too large",
+	"privnet: could not read full nonce",
 	"context deadline exceeded",
 }
 
