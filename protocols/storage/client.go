@@ -65,7 +65,8 @@ func (c *Client) Put(ctx context.Context, p peer.ID, st *store.Store, id cid.Cid
 	if err != nil {
 		return Transfer{}, err
 	}
-	defer func() { observeOp(opPut, sideClient, err) }()
+	started := time.Now()
+	defer func() { observeDone(opPut, sideClient, started, err) }()
 	n := store.EncodedLen(info.Size, 0, info.Size)
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.transferTimeout(n))
 	defer cancel()
@@ -177,12 +178,13 @@ func (c *Client) Get(ctx context.Context, p peer.ID, id cid.Cid, off, length int
 // Answer is a get that a peer answered: the range it sends, and the stream
 // its encoding follows on. Read it, or Abort it.
 type Answer struct {
-	peer peer.ID
-	id   cid.Cid
-	t    Transfer
-	str  network.Stream
-	br   *bufio.Reader
-	done func()
+	asked time.Time // when the request went out
+	peer  peer.ID
+	id    cid.Cid
+	t     Transfer
+	str   network.Stream
+	br    *bufio.Reader
+	done  func()
 }
 
 // Peer is who answered.
@@ -207,6 +209,7 @@ func (a *Answer) Abort() {
 // several holders (hedging) reads only the first that answers. On error the
 // answer is nil but for its RTT.
 func (c *Client) Ask(ctx context.Context, p peer.ID, id cid.Cid, off, length int64) (*Answer, error) {
+	asked := time.Now()
 	g := &pb.Get{Id: id.Bytes(), Whole: length < 0}
 	if length >= 0 {
 		g.Offset, g.Length = uint64(off), uint64(length)
@@ -216,7 +219,7 @@ func (c *Client) Ask(ctx context.Context, p peer.ID, id cid.Cid, off, length int
 		observeOp(opGet, sideClient, err)
 		return nil, fmt.Errorf("get %s from %s: %w", id, p, err)
 	}
-	a := &Answer{peer: p, id: id, t: Transfer{RTT: rtt, Size: resp.size, Off: resp.off, Length: resp.length}, str: str, br: br, done: done}
+	a := &Answer{asked: asked, peer: p, id: id, t: Transfer{RTT: rtt, Size: resp.size, Off: resp.off, Length: resp.length}, str: str, br: br, done: done}
 	if length >= 0 && (resp.off != off || resp.length != length) {
 		a.Abort()
 		err := fmt.Errorf("get %s from %s: %w: sent range %d+%d, asked for %d+%d", id, p, ErrMalformed, resp.off, resp.length, off, length)
@@ -228,7 +231,7 @@ func (c *Client) Ask(ctx context.Context, p peer.ID, id cid.Cid, off, length int
 
 // Read streams an answer's bytes to dst as they verify (see Get).
 func (c *Client) Read(ctx context.Context, a *Answer, dst io.Writer) (t Transfer, err error) {
-	defer func() { observeOp(opGet, sideClient, err) }()
+	defer func() { observeDone(opGet, sideClient, a.asked, err) }()
 	defer a.done()
 	t = a.t
 	str, id := a.str, a.id
@@ -261,7 +264,8 @@ func (c *Client) Has(ctx context.Context, p peer.ID, ids []cid.Cid) (sizes []int
 	if len(ids) > MaxHasIDs {
 		return nil, 0, fmt.Errorf("has of %d blobs: at most %d at once", len(ids), MaxHasIDs)
 	}
-	defer func() { observeOp(opHas, sideClient, err) }()
+	started := time.Now()
+	defer func() { observeDone(opHas, sideClient, started, err) }()
 	h := &pb.Has{Ids: make([][]byte, len(ids))}
 	for i, id := range ids {
 		h.Ids[i] = id.Bytes()
@@ -287,7 +291,8 @@ func (c *Client) Has(ctx context.Context, p peer.ID, ids []cid.Cid) (sizes []int
 
 // Stat asks p for blob id's size.
 func (c *Client) Stat(ctx context.Context, p peer.ID, id cid.Cid) (size int64, rtt time.Duration, err error) {
-	defer func() { observeOp(opStat, sideClient, err) }()
+	started := time.Now()
+	defer func() { observeDone(opStat, sideClient, started, err) }()
 	str, _, resp, rtt, done, err := c.request(ctx, p, &pb.Request{Body: &pb.Request_Stat{Stat: &pb.Stat{Id: id.Bytes()}}})
 	if err != nil {
 		return 0, rtt, fmt.Errorf("stat %s on %s: %w", id, p, err)

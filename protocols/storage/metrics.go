@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -24,12 +25,18 @@ var (
 		Help: "Blob data moved by storage transfers (put and get, served and client, encoded: content plus its BLAKE3 tree), " +
 			"by direction (sent, received), including transfers that failed part-way; headers are not counted.",
 	}, []string{"direction"})
+	durationSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: "peernode", Subsystem: "storage", Name: "duration_seconds",
+		Help: "How long successful storage requests took, by operation (put, get, has, stat) and side (served, client): " +
+			"from the request to the last byte, a get on the client side from asking the holder that answered.",
+		Buckets: prometheus.ExponentialBuckets(0.001, 4, 10), // 1 ms to 4.4 min
+	}, []string{"op", "side"})
 	bytesSent     = bytesTotal.WithLabelValues("sent")
 	bytesReceived = bytesTotal.WithLabelValues("received")
 )
 
 func init() {
-	prometheus.MustRegister(operationsTotal, bytesTotal)
+	prometheus.MustRegister(operationsTotal, bytesTotal, durationSeconds)
 }
 
 // Sides of an operation.
@@ -41,6 +48,15 @@ const (
 // observeOp counts one request's outcome.
 func observeOp(o op, side string, err error) {
 	operationsTotal.WithLabelValues(o.String(), side, resultOf(err)).Inc()
+}
+
+// observeDone counts one request's outcome and, if it succeeded, how long
+// it took since started.
+func observeDone(o op, side string, started time.Time, err error) {
+	if err == nil {
+		durationSeconds.WithLabelValues(o.String(), side).Observe(time.Since(started).Seconds())
+	}
+	observeOp(o, side, err) // last: who sees the count sees the time too
 }
 
 // resultOf is an error's label value.

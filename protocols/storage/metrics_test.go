@@ -54,12 +54,23 @@ func TestMetricsCountOperationsAndBytes(t *testing.T) {
 	ops := func(op, side, result string) float64 {
 		return value(operationsTotal.WithLabelValues(op, side, result))
 	}
-	type snap struct{ putC, putS, getC, getS, statC, statS, hasC, hasS, sent, recv float64 }
+	timed := func(op, side string) float64 {
+		var m dto.Metric
+		_ = durationSeconds.WithLabelValues(op, side).(prometheus.Histogram).Write(&m)
+		return float64(m.GetHistogram().GetSampleCount())
+	}
+	type snap struct {
+		putC, putS, getC, getS, statC, statS, hasC, hasS, sent, recv float64
+		// successful requests timed: put, get and has on each side
+		tPutC, tPutS, tGetC, tGetS, tHasC, tHasS, tStatC float64
+	}
 	take := func() snap {
 		return snap{
 			ops("put", "client", "ok"), ops("put", "served", "ok"), ops("get", "client", "ok"), ops("get", "served", "ok"),
 			ops("stat", "client", "not_found"), ops("stat", "served", "not_found"), ops("has", "client", "ok"), ops("has", "served", "ok"),
 			value(bytesSent), value(bytesReceived),
+			timed("put", "client"), timed("put", "served"), timed("get", "client"), timed("get", "served"),
+			timed("has", "client"), timed("has", "served"), timed("stat", "client"),
 		}
 	}
 	before := take()
@@ -91,4 +102,12 @@ func TestMetricsCountOperationsAndBytes(t *testing.T) {
 	enc := float64(store.EncodedLen(int64(len(data)), 0, int64(len(data))))
 	require.Equal(t, before.sent+2*enc, after.sent, "put upload and get download")
 	require.Equal(t, before.recv+2*enc, after.recv)
+	// Every success is timed once per side; a failure (the stat) is not.
+	require.Equal(t, before.tPutC+1, after.tPutC)
+	require.Equal(t, before.tPutS+1, after.tPutS)
+	require.Equal(t, before.tGetC+1, after.tGetC)
+	require.Equal(t, before.tGetS+1, after.tGetS)
+	require.Equal(t, before.tHasC+1, after.tHasC)
+	require.Equal(t, before.tHasS+1, after.tHasS)
+	require.Equal(t, before.tStatC, after.tStatC)
 }

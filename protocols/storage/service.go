@@ -46,6 +46,7 @@ func NewService(ctx context.Context, st *store.Store, cfg Config, stored func(st
 
 // Handle serves one request stream.
 func (s *Service) Handle(str network.Stream) {
+	started := time.Now()
 	if err := str.Scope().SetService(serviceName); err != nil {
 		log.Debugw("storage stream refused", "peer", str.Conn().RemotePeer(), "err", err)
 		str.Reset()
@@ -95,7 +96,7 @@ func (s *Service) Handle(str network.Stream) {
 			err = writeMsg(str, &pb.Response{Size: uint64(info.Size)})
 		}
 	}
-	observeOp(req.op, sideServed, err)
+	observeDone(req.op, sideServed, started, err)
 	if err != nil {
 		log.Debugw("storage request failed", "peer", str.Conn().RemotePeer(), "op", req.op, "err", err)
 		s.fail(str, err)
