@@ -532,3 +532,29 @@ func TestTokenFile(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, tok, again)
 }
+
+// A request no route takes gets a JSON error like every other: 404, or 405
+// with the methods allowed.
+func TestUnknownRoutesAnswerJSON(t *testing.T) {
+	addr := serve(t, newMemBlobs())
+	code, body := do(t, http.MethodGet, addr, "/v1/nothing-here", "Bearer "+token, "")
+	require.Equal(t, http.StatusNotFound, code)
+	require.Equal(t, "no API route GET /v1/nothing-here: the routes are listed in the README (The control API)", errorMessage(t, []byte(body)))
+
+	req, err := http.NewRequest(http.MethodPut, "http://"+addr+"/v1/peers", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
+	require.Equal(t, "GET, HEAD", resp.Header.Get("Allow"))
+	require.True(t, strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json"), resp.Header.Get("Content-Type"))
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, "PUT is not allowed on /v1/peers: use GET, HEAD", errorMessage(t, b))
+
+	// Without the token, an unknown route is still 401 first.
+	code, _ = do(t, http.MethodGet, addr, "/v1/nothing-here", "", "")
+	require.Equal(t, http.StatusUnauthorized, code)
+}

@@ -102,11 +102,61 @@ func NewServer(backend Backend, token string) *Server {
 	mux.HandleFunc("DELETE "+blobsPath+"/{id}", s.handleDeleteBlob)
 	mux.HandleFunc("POST "+blobsPath+"/{id}/check", s.handleCheckBlob)
 	s.srv = &http.Server{
-		Handler:           s.authenticate(mux),
+		Handler:           s.authenticate(jsonMisses(mux)),
 		ReadHeaderTimeout: readHeaderTimeout,
 		ErrorLog:          nil,
 	}
 	return s
+}
+
+// jsonMisses answers requests no route takes (404, or 405 with Allow) in
+// JSON like every other error of the API, instead of the mux's plain text.
+func jsonMisses(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h, pattern := mux.Handler(r)
+		if pattern != "" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		miss := &missWriter{header: http.Header{}}
+		h.ServeHTTP(miss, r)
+		if allow := miss.header.Get("Allow"); allow != "" {
+			w.Header().Set("Allow", allow)
+		}
+		switch miss.code {
+		case http.StatusMethodNotAllowed:
+			writeError(w, miss.code, fmt.Sprintf("%s is not allowed on %s: use %s", r.Method, r.URL.Path, miss.header.Get("Allow")))
+		case http.StatusNotFound, 0:
+			writeError(w, http.StatusNotFound, fmt.Sprintf("no API route %s %s: the routes are listed in the README (The control API)", r.Method, r.URL.Path))
+		default: // a redirect, say: as the mux answers
+			for k, v := range miss.header {
+				w.Header()[k] = v
+			}
+			w.WriteHeader(miss.code)
+			_, _ = w.Write(miss.body)
+		}
+	})
+}
+
+// missWriter keeps what the mux answers to a request no route takes.
+type missWriter struct {
+	header http.Header
+	code   int
+	body   []byte
+}
+
+func (m *missWriter) Header() http.Header { return m.header }
+func (m *missWriter) WriteHeader(code int) {
+	if m.code == 0 {
+		m.code = code
+	}
+}
+func (m *missWriter) Write(b []byte) (int, error) {
+	if m.code == 0 {
+		m.code = http.StatusOK
+	}
+	m.body = append(m.body, b...)
+	return len(b), nil
 }
 
 // Handler returns the authenticated handler, for tests and embedding.
