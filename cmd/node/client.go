@@ -136,7 +136,8 @@ announcements and penalties for misbehaviour; a node never measured has the
 priors' score. RTT is the smoothed round-trip time of handshakes and pings,
 or the last handshake's before any; RELIABILITY the share of pings answered,
 blended with a prior. LAST HEARD is when the member table last heard of a
-node, BLOBS what its last announcement said it stores.
+node, BLOBS what its last announcement said it stores (- when no
+announcement of it was heard, or it left the member table).
 
 With --explain NODE, prints how NODE's score is made: one line per
 component (its weight, value, contribution, how many samples it rests on
@@ -221,8 +222,12 @@ func printPeers(env *cliEnv, peers []api.PeerInfo) error {
 		if !p.ConnectedSince.IsZero() {
 			since = fmt.Sprintf("%s (%s)", ago(p.ConnectedSince), shortDirection(p.Direction))
 		}
-		fmt.Fprintf(tw, "%s\t%.2f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%.2f\n", p.NodeID, p.Score, p.Status, yesNo(p.Connected), since,
-			agoOrDash(p.LastHeard), orDash(p.Name), orDash(p.Role), orDash(p.Version), p.BlobCount, peerRTT(p), p.Reliability)
+		blobs := "-" // no announcement heard: unknown, not none
+		if !p.LastHeard.IsZero() {
+			blobs = fmt.Sprint(p.BlobCount)
+		}
+		fmt.Fprintf(tw, "%s\t%.2f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.2f\n", p.NodeID, p.Score, p.Status, yesNo(p.Connected), since,
+			agoOrDash(p.LastHeard), orDash(p.Name), orDash(p.Role), orDash(p.Version), blobs, peerRTT(p), p.Reliability)
 		if p.LastFailure != nil && p.Status != api.PeerStatusVerified {
 			failed = append(failed, p)
 		}

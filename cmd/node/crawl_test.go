@@ -116,7 +116,7 @@ func TestPrintPeers(t *testing.T) {
 	require.Regexp(t, `^12D3KooWbeta\s+0\.93\s+verified\s+yes\s+1m0s ago \(in\)\s+3s ago\s+beta\s+full\s+0\.1\.0\s+12\s+1\.2ms\s+0\.99$`, lines[1])
 	// Without it, the handshake's.
 	require.Regexp(t, `^12D3KooWgamma\s+0\.50\s+disconnected\s+no\s+-\s+1m30s ago\s+gamma\s+client\s+-\s+0\s+31ms\s+0\.50$`, lines[2])
-	require.Regexp(t, `^12D3KooWnever\s+0\.41\s+error\s+no\s+-\s+-\s+-\s+-\s+-\s+0\s+-\s+0\.50$`, lines[3])
+	require.Regexp(t, `^12D3KooWnever\s+0\.41\s+error\s+no\s+-\s+-\s+-\s+-\s+-\s+-\s+-\s+0\.50$`, lines[3])
 }
 
 func TestMDNSSetting(t *testing.T) {
