@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -102,6 +103,10 @@ func (n *Node) OpenStream(ctx context.Context, p peer.ID, proto protocol.ID) (ne
 	}
 }
 
+// negotiationTimeout bounds a protocol negotiation whose context has no
+// deadline (libp2p's host uses the same).
+const negotiationTimeout = 10 * time.Second
+
 // newStreamOn opens a stream for proto on connection c, the one a
 // handshake verified. The host's NewStream would choose among the peer's
 // connections itself, preferring the one with the most open streams: while
@@ -121,6 +126,12 @@ func newStreamOn(ctx context.Context, h host.Host, c network.Conn, proto protoco
 	}
 	if known, _ := h.Peerstore().SupportsProtocols(c.RemotePeer(), proto); len(known) > 0 {
 		return &lazyStream{Stream: s, rw: msmux.NewMSSelect(s, proto)}, nil
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		// As the host bounds a negotiation without a deadline.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, negotiationTimeout)
+		defer cancel()
 	}
 	stop := context.AfterFunc(ctx, func() { _ = s.Reset() })
 	err = msmux.SelectProtoOrFail(proto, s)
