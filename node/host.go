@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"syscall"
 
 	"github.com/libp2p/go-libp2p"
@@ -19,6 +20,7 @@ import (
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"peernode/protocols/handshake"
 )
@@ -57,6 +59,7 @@ func newHost(cfg *Config, key crypto.PrivKey, g *gater) (host.Host, error) {
 		libp2p.ConnectionManager(cm),
 		libp2p.WithDialTimeout(cfg.DialTimeout),
 		libp2p.ConnectionGater(g),
+		libp2p.PrometheusRegisterer(withoutRcmgrMetrics{prometheus.DefaultRegisterer}),
 	}
 	if cfg.usesPnet() {
 		opts = append(opts, libp2p.PrivateNetwork(cfg.Network.PSK))
@@ -70,6 +73,41 @@ func newHost(cfg *Config, key crypto.PrivKey, g *gater) (host.Host, error) {
 		return nil, fmt.Errorf("start libp2p host: %w", err)
 	}
 	return h, nil
+}
+
+// withoutRcmgrMetrics registers libp2p's collectors with the registerer it
+// wraps, except the resource manager's: their trace is off (see
+// NewResourceManager), so they would only ever show zeros. The node's
+// peernode_resources_* gauges take their place.
+type withoutRcmgrMetrics struct{ prometheus.Registerer }
+
+func (r withoutRcmgrMetrics) Register(c prometheus.Collector) error {
+	if isRcmgrCollector(c) {
+		return nil
+	}
+	return r.Registerer.Register(c)
+}
+
+func (r withoutRcmgrMetrics) MustRegister(cs ...prometheus.Collector) {
+	for _, c := range cs {
+		if err := r.Register(c); err != nil {
+			panic(err)
+		}
+	}
+}
+
+// isRcmgrCollector reports whether c describes libp2p_rcmgr_* metrics.
+func isRcmgrCollector(c prometheus.Collector) bool {
+	ch := make(chan *prometheus.Desc)
+	go func() {
+		c.Describe(ch)
+		close(ch)
+	}()
+	found := false
+	for d := range ch {
+		found = found || strings.Contains(d.String(), `fqName: "libp2p_rcmgr_`)
+	}
+	return found
 }
 
 func tcpOptions(cfg *Config) []any {
@@ -103,7 +141,13 @@ func NewResourceManager(l Limits) (network.ResourceManager, error) {
 		partial.Protocol = map[protocol.ID]rcmgr.ResourceLimits{handshake.ID: hs}
 	}
 	limiter := rcmgr.NewFixedLimiter(partial.Build(scaling.AutoScale()))
-	rm, err := rcmgr.NewResourceManager(limiter)
+	// Without libp2p's metrics of the resource manager: they come from a
+	// trace of every reservation and release, each stamped with a formatted
+	// time under one lock shared by the whole process, which cost 5 to 6 %
+	// of a node's CPU in a storm of new connections (and more for verified
+	// ones, whose handshake stream adds reservations). The node reads the
+	// same usage and limits at scrape time instead (peernode_resources_*).
+	rm, err := rcmgr.NewResourceManager(limiter, rcmgr.WithMetricsDisabled())
 	if err != nil {
 		return nil, fmt.Errorf("resource manager: %w", err)
 	}

@@ -9,7 +9,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -54,7 +56,24 @@ var (
 		"Bytes of blob content in the local store.", nil, nil)
 	scoreDesc = prometheus.NewDesc("peernode_scoring_peer_score",
 		"Current scores (0 to 1) of the verified, connected peers, at scrape time.", nil, nil)
+	resConnsDesc = prometheus.NewDesc("peernode_resources_connections",
+		"Connections held in the libp2p resource manager's scope (system: all; transient: not yet upgraded and tied to a peer), by direction.",
+		[]string{"scope", "direction"}, nil)
+	resStreamsDesc = prometheus.NewDesc("peernode_resources_streams",
+		"Streams held in the libp2p resource manager's scope (system: all; transient: not yet negotiated), by direction.",
+		[]string{"scope", "direction"}, nil)
+	resMemoryDesc = prometheus.NewDesc("peernode_resources_memory_bytes",
+		"Memory reserved in the libp2p resource manager's scope.", []string{"scope"}, nil)
+	resFDsDesc = prometheus.NewDesc("peernode_resources_fds",
+		"File descriptors reserved in the libp2p resource manager's scope.", []string{"scope"}, nil)
+	resLimitDesc = prometheus.NewDesc("peernode_resources_limit",
+		"The libp2p resource manager's node-wide (system) limits: connections, streams, memory_bytes, fds. "+
+			"Usage close to a limit means new connections or streams are about to be refused.",
+		[]string{"resource"}, nil)
 )
+
+// resourceScopes are the resource manager's scopes the gauges read.
+var resourceScopes = [...]string{"system", "transient"}
 
 func init() {
 	prometheus.MustRegister(violationsTotal, checks, liveNodes)
@@ -92,7 +111,8 @@ func (s *nodeSet) snapshot() []*Node {
 
 // Describe implements prometheus.Collector.
 func (s *nodeSet) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{peersDesc, membersDesc, blobsDesc, storedBytesDesc, scoreDesc} {
+	for _, d := range []*prometheus.Desc{peersDesc, membersDesc, blobsDesc, storedBytesDesc, scoreDesc,
+		resConnsDesc, resStreamsDesc, resMemoryDesc, resFDsDesc, resLimitDesc} {
 		ch <- d
 	}
 }
@@ -105,6 +125,10 @@ type gauges struct {
 	scoreCount        uint64
 	scoreSum          float64
 	scoreBucketCounts []uint64 // cumulative, per scoreBuckets
+	// usage per resourceScopes; limits of the system scope
+	usage                           [len(resourceScopes)]network.ScopeStat
+	connLimit, streamLimit, fdLimit int
+	memoryLimit                     int64
 }
 
 // Collect implements prometheus.Collector. It reads only in-memory state
@@ -126,6 +150,45 @@ func (s *nodeSet) Collect(ch chan<- prometheus.Metric) {
 		buckets[b] = g.scoreBucketCounts[i]
 	}
 	ch <- prometheus.MustNewConstHistogram(scoreDesc, g.scoreCount, g.scoreSum, buckets)
+	for i, scope := range resourceScopes {
+		u := g.usage[i]
+		ch <- prometheus.MustNewConstMetric(resConnsDesc, prometheus.GaugeValue, float64(u.NumConnsInbound), scope, "inbound")
+		ch <- prometheus.MustNewConstMetric(resConnsDesc, prometheus.GaugeValue, float64(u.NumConnsOutbound), scope, "outbound")
+		ch <- prometheus.MustNewConstMetric(resStreamsDesc, prometheus.GaugeValue, float64(u.NumStreamsInbound), scope, "inbound")
+		ch <- prometheus.MustNewConstMetric(resStreamsDesc, prometheus.GaugeValue, float64(u.NumStreamsOutbound), scope, "outbound")
+		ch <- prometheus.MustNewConstMetric(resMemoryDesc, prometheus.GaugeValue, float64(u.Memory), scope)
+		ch <- prometheus.MustNewConstMetric(resFDsDesc, prometheus.GaugeValue, float64(u.NumFD), scope)
+	}
+	ch <- prometheus.MustNewConstMetric(resLimitDesc, prometheus.GaugeValue, float64(g.connLimit), "connections")
+	ch <- prometheus.MustNewConstMetric(resLimitDesc, prometheus.GaugeValue, float64(g.streamLimit), "streams")
+	ch <- prometheus.MustNewConstMetric(resLimitDesc, prometheus.GaugeValue, float64(g.memoryLimit), "memory_bytes")
+	ch <- prometheus.MustNewConstMetric(resLimitDesc, prometheus.GaugeValue, float64(g.fdLimit), "fds")
+}
+
+// addResources adds the resource manager's usage and system limits to g.
+func addResources(rm network.ResourceManager, g *gauges) {
+	add := func(i int) func(network.ResourceScope) error {
+		return func(s network.ResourceScope) error {
+			st := s.Stat()
+			u := &g.usage[i]
+			u.NumConnsInbound += st.NumConnsInbound
+			u.NumConnsOutbound += st.NumConnsOutbound
+			u.NumStreamsInbound += st.NumStreamsInbound
+			u.NumStreamsOutbound += st.NumStreamsOutbound
+			u.Memory += st.Memory
+			u.NumFD += st.NumFD
+			if l, ok := s.(rcmgr.ResourceScopeLimiter); ok && i == 0 {
+				lim := l.Limit()
+				g.connLimit += lim.GetConnTotalLimit()
+				g.streamLimit += lim.GetStreamTotalLimit()
+				g.memoryLimit += lim.GetMemoryLimit()
+				g.fdLimit += lim.GetFDLimit()
+			}
+			return nil
+		}
+	}
+	_ = rm.ViewSystem(add(0))
+	_ = rm.ViewTransient(add(1))
 }
 
 // addGauges adds this node's figures to g.
@@ -144,6 +207,7 @@ func (n *Node) addGauges(g *gauges) {
 			}
 		}
 	}
+	addResources(n.host.Network().ResourceManager(), g)
 	g.members += n.table.Len()
 	if n.blobs != nil {
 		count, bytes := n.blobs.store.Usage()
