@@ -22,8 +22,12 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
+	"github.com/libp2p/go-libp2p/p2p/security/noise"
+	tls "github.com/libp2p/go-libp2p/p2p/security/tls"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/stretchr/testify/require"
 
@@ -285,10 +289,15 @@ func newStormDialer(t *testing.T, mode string) *stormDialer {
 	require.NoError(t, err)
 	h, err := libp2p.New(libp2p.Identity(key), libp2p.NoListenAddrs, libp2p.DisableRelay(), libp2p.DisableMetrics(),
 		libp2p.ResourceManager(&network.NullResourceManager{}), libp2p.ConnectionManager(&coreconnmgr.NullConnMgr{}),
-		nodeTransports(),
-		// The swarm gives a loopback dial 5 s: a storm of thousands on 2
-		// shared cores needs longer, and these dialers are the test's
-		// load, not the node under test.
+		// A node's security and muxers (see nodeTransports), and its TCP
+		// transport but for the timeout below.
+		libp2p.Security(noise.ID, noise.New), libp2p.Security(tls.ID, tls.New), libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
+		// The swarm gives a loopback dial 5 s, and so does the TCP
+		// transport its connect: a storm of thousands on 2 shared cores
+		// needs longer (at 5000, the listener's SYN backlog of 2048
+		// overflows, and a dropped SYN is sent again after 1 s, 3 s, 7 s...),
+		// and these dialers are the test's load, not the node under test.
+		libp2p.Transport(tcp.NewTCPTransport, tcp.DisableReuseport(), tcp.WithConnectionTimeout(stormDialTimeout)),
 		libp2p.WithDialTimeout(stormDialTimeout), libp2p.SwarmOpts(swarm.WithDialTimeoutLocal(stormDialTimeout)))
 	require.NoError(t, err)
 	d := &stormDialer{h: h}
