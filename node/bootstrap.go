@@ -1,7 +1,6 @@
 package node
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -203,9 +202,6 @@ func (n *Node) dialHint(err error) string {
 	}
 	const hint = "if the peer is up, this is how a node with another secret, or none, fails on a private network: " +
 		"compare the secret fingerprints ('peernode id' on each node, or the daemon's start banner)"
-	if errors.Is(err, context.DeadlineExceeded) {
-		return hint
-	}
 	msg := err.Error()
 	for _, m := range pnetMismatch {
 		if strings.Contains(msg, m) {

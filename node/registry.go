@@ -531,17 +531,13 @@ func (r *registry) isVerified(p peer.ID) bool {
 }
 
 // verifiedConn returns a live connection to p on which a handshake
-// verified it, preferring the session's, or nil and the channel closed on
-// p's next status change.
+// verified it, or nil and the channel closed on p's next status change.
+// (Crossed dials leave one such connection: the loser stops counting as
+// verified, see crossedLocked.)
 func (r *registry) verifiedConn(p peer.ID) (network.Conn, <-chan struct{}) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	rec := r.record(p)
-	if s := rec.session; s != nil && !s.conn.IsClosed() {
-		if cs := rec.conns[s.conn]; cs != nil && cs.verified {
-			return s.conn, nil
-		}
-	}
 	for c, cs := range rec.conns {
 		if cs.verified && !c.IsClosed() {
 			return c, nil
