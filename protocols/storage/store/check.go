@@ -181,7 +181,7 @@ func (s *Store) rebuildOutboard(ctx context.Context, path string, root [32]byte)
 	if err := tw.flush(); err != nil {
 		return size, false, err
 	}
-	if err := tmp.Sync(); err != nil {
+	if err := s.syncer.sync(tmp); err != nil {
 		return size, false, fmt.Errorf("syncing the outboard: %w", err)
 	}
 	if err := tmp.Close(); err != nil {

@@ -51,7 +51,7 @@ func (t *tempBlob) closeFiles(sync bool) error {
 			continue
 		}
 		if sync {
-			errs = append(errs, (*f).Sync())
+			errs = append(errs, t.s.syncer.sync(*f))
 		}
 		errs = append(errs, (*f).Close())
 		*f = nil

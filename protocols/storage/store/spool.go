@@ -30,6 +30,7 @@ var ioBufPool = sync.Pool{New: func() any { return new(ioBuf) }}
 // space grab returns; finish or stop ends the goroutine.
 type spooler struct {
 	f     *os.File
+	sync  func(*os.File) error
 	cur   []byte
 	queue chan []byte
 	free  chan []byte
@@ -39,9 +40,10 @@ type spooler struct {
 	err   atomic.Pointer[error] // the first write error
 }
 
-func newSpooler(f *os.File, wrote func(int64)) *spooler {
+func newSpooler(f *os.File, syncFile func(*os.File) error, wrote func(int64)) *spooler {
 	s := &spooler{
 		f:     f,
+		sync:  syncFile,
 		queue: make(chan []byte, spoolBuffers),
 		free:  make(chan []byte, spoolBuffers),
 		done:  make(chan struct{}),
@@ -92,7 +94,7 @@ func (s *spooler) run() {
 func (s *spooler) syncer(kick <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
 	for range kick {
-		if err := s.f.Sync(); err != nil {
+		if err := s.sync(s.f); err != nil {
 			// Linux reports a failed writeback once: keep it for the put.
 			s.fail(fmt.Errorf("syncing %s: %w", s.f.Name(), err))
 		}

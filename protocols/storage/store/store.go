@@ -59,6 +59,7 @@ type Store struct {
 	closed          atomic.Bool
 	usage           usage
 	locks           keyLocks
+	syncer          fileSyncer
 }
 
 // Open opens the store in dir, creating it if needed. It removes what
@@ -229,6 +230,7 @@ func (s *Store) Close() error {
 	if !s.closed.CompareAndSwap(false, true) {
 		return nil
 	}
+	s.syncer.close()
 	return s.lock.Close() // drops the flock
 }
 
