@@ -95,22 +95,24 @@ func (s *Store) WriteEncoded(w io.Writer, id cid.Cid, off, length int64) error {
 	defer out.release()
 	copy(out.take(headerSize), header(b.size))
 	if length > 0 {
-		start := off / GroupSize * GroupSize
-		data := getReader(io.NewSectionReader(b.data, start, b.size-start))
-		defer putReader(data)
+		data := &groupSlots{f: b.data, off: off / GroupSize * GroupSize}
+		out.before = data.fill
 		x := &extractor{out: out, data: data, tree: newTreeReader(b.tree), lo: uint64(off), hi: uint64(off + length)}
 		if err := x.walk(0, uint64(b.size), 0); err != nil {
 			return fmt.Errorf("encode %s: %w", id, err)
 		}
 	}
-	return out.flush()
+	if err := out.flush(); err != nil {
+		return fmt.Errorf("encode %s: %w", id, err)
+	}
+	return nil
 }
 
 // extractor copies the nodes of a stored blob that overlap [lo, hi) to out
 // in pre-order.
 type extractor struct {
 	out    *encBuf
-	data   io.Reader // the blob from the first group that overlaps
+	data   *groupSlots // the blob's groups from the first that overlaps
 	tree   *treeReader
 	lo, hi uint64
 }
@@ -122,9 +124,7 @@ func (x *extractor) walk(pos, n, idx uint64) error {
 		return nil
 	}
 	if n <= GroupSize {
-		if _, err := io.ReadFull(x.data, x.out.take(int(n))); err != nil {
-			return x.out.fail(fmt.Errorf("reading chunk group %d: %w", pos/GroupSize, unexpectedEOF(err)))
-		}
+		x.data.add(x.out.take(int(n))) // read when the buffer is full
 		return x.out.err
 	}
 	if err := x.tree.readAt(x.out.take(parentSize), parentOffset(idx)); err != nil {
@@ -141,7 +141,10 @@ func (x *extractor) walk(pos, n, idx uint64) error {
 type encBuf struct {
 	w   io.Writer
 	buf []byte
-	err error // the first write error
+	err error // the first error
+	// before, if set, completes the buffer before it is written: it
+	// reads the chunk groups whose places take gave out.
+	before func() error
 }
 
 // take returns the next n <= ioBufSize bytes of output to fill. After a
@@ -156,6 +159,9 @@ func (e *encBuf) take(n int) []byte {
 }
 
 func (e *encBuf) flush() error {
+	if e.err == nil && e.before != nil {
+		e.err = e.before()
+	}
 	if e.err == nil && len(e.buf) > 0 {
 		_, e.err = e.w.Write(e.buf)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"os"
 	"testing"
 
 	"github.com/ipfs/go-cid"
@@ -141,4 +142,36 @@ func TestDecodeBadHeaderAndTruncation(t *testing.T) {
 	// An empty blob is only the empty blob's ID.
 	require.NoError(t, DecodeVerified(io.Discard, bytes.NewReader(header(0)), Sum(nil), 0, 0, 0))
 	require.ErrorIs(t, DecodeVerified(io.Discard, bytes.NewReader(header(0)), id, 0, 0, 0), ErrBadData)
+}
+
+// readSlots scatters a file's bytes over slots of any sizes, and reports
+// io.EOF when the file ends before the last slot is full.
+func TestReadSlots(t *testing.T) {
+	data := randomBytes(3*GroupSize+17, 9)
+	f, err := os.CreateTemp(t.TempDir(), "slots")
+	require.NoError(t, err)
+	defer f.Close()
+	_, err = f.Write(data)
+	require.NoError(t, err)
+
+	buf := make([]byte, len(data)+100)
+	var slots [][]byte
+	for i, n := 0, 0; n < len(data)-5; i++ {
+		k := min(1+i*977%GroupSize, len(data)-5-n)
+		slots = append(slots, buf[n+i:n+i+k]) // gaps of i bytes between slots
+		n += k
+	}
+	require.NoError(t, readSlots(f, slots, 5))
+	var got []byte
+	for _, s := range slots {
+		got = append(got, s...)
+	}
+	requireBytes(t, data[5:], got)
+	require.NoError(t, readSlots(f, nil, 0))
+
+	err = readSlots(f, [][]byte{make([]byte, 10), make([]byte, 10)}, int64(len(data)-15))
+	require.ErrorIs(t, err, io.EOF, "the file ends inside the second slot")
+	g := &groupSlots{f: f, off: int64(len(data))}
+	g.add(make([]byte, 1))
+	require.ErrorIs(t, g.fill(), io.ErrUnexpectedEOF)
 }
