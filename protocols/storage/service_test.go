@@ -278,3 +278,37 @@ func TestMalformedRequestAnswered(t *testing.T) {
 		require.ErrorIs(t, err, ErrMalformed)
 	}
 }
+
+// A deadline is renewed at the first read and then at most every
+// idle/renewals, never past the transfer's end, so a stream that stalls
+// fails between (1-1/renewals)·idle and idle after its last read.
+func TestRenewDeadline(t *testing.T) {
+	idle := 16 * time.Second
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	until := t0.Add(time.Minute)
+	var renewed time.Time
+	d, ok := renewDeadline(&renewed, t0, idle, until)
+	require.True(t, ok, "the first read sets a deadline")
+	require.Equal(t, t0.Add(idle), d)
+	for _, at := range []time.Duration{0, time.Millisecond, idle/renewals - 1} {
+		_, ok := renewDeadline(&renewed, t0.Add(at), idle, until)
+		require.False(t, ok, "renewed again %v later", at)
+	}
+	now := t0.Add(idle / renewals)
+	d, ok = renewDeadline(&renewed, now, idle, until)
+	require.True(t, ok)
+	require.Equal(t, now.Add(idle), d)
+	// Every read between renewals finds the deadline at least
+	// (1-1/renewals)·idle ahead.
+	last := d
+	for at := time.Duration(0); at < idle/renewals; at += 97 * time.Millisecond {
+		_, ok := renewDeadline(&renewed, now.Add(at), idle, until)
+		require.False(t, ok)
+		require.GreaterOrEqual(t, last.Sub(now.Add(at)), idle-idle/renewals)
+	}
+	// Near the end, the deadline is the transfer's.
+	late := until.Add(-time.Second)
+	d, ok = renewDeadline(&renewed, late, idle, until)
+	require.True(t, ok)
+	require.Equal(t, until, d)
+}
