@@ -42,27 +42,3 @@ func TestReadaheadCloseEarly(t *testing.T) {
 	pw.CloseWithError(errors.New("reset"))
 	ra.Close()
 }
-
-func TestWritebehind(t *testing.T) {
-	data := randomBytes(t, 2*readaheadBufSize+777)
-	var out bytes.Buffer
-	wb := newWritebehind(&out)
-	for p := data; len(p) > 0; {
-		n := min(len(p), 1000+len(p)%5000)
-		k, err := wb.Write(p[:n])
-		require.NoError(t, err)
-		require.Equal(t, n, k)
-		p = p[n:]
-	}
-	require.NoError(t, wb.Close())
-	require.True(t, bytes.Equal(data, out.Bytes()))
-
-	boom := errors.New("boom")
-	wb = newWritebehind(errWriter{boom})
-	_, _ = wb.Write(data)
-	require.ErrorIs(t, wb.Close(), boom)
-}
-
-type errWriter struct{ err error }
-
-func (w errWriter) Write([]byte) (int, error) { return 0, w.err }
