@@ -17,7 +17,7 @@ import (
 func requireAIO(t *testing.T) {
 	t.Helper()
 	var ctx uintptr
-	if _, _, e := unix.Syscall(unix.SYS_IO_SETUP, 1, uintptr(unsafe.Pointer(&ctx)), 0); e != 0 {
+	if _, _, e := unix.Syscall(unix.SYS_IO_SETUP, aioSlots, uintptr(unsafe.Pointer(&ctx)), 0); e != 0 {
 		t.Skipf("no AIO here (%v): syncs go through fsync", e)
 	}
 	unix.Syscall(unix.SYS_IO_DESTROY, ctx, 0, 0)
