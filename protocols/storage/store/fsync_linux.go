@@ -112,20 +112,47 @@ func (y *fileSyncer) setup() {
 
 // sync syncs f (fsync(2): its data and metadata) and returns fsync's error.
 func (y *fileSyncer) sync(f *os.File) error {
-	y.setup()
-	ch, id := y.register()
+	ch, err := y.submitSync(f)
 	if ch == nil {
-		return f.Sync()
-	}
-	err := y.submit(f, id)
-	if err != nil {
-		y.unregister(id)
 		if errors.Is(err, os.ErrClosed) {
 			return err
 		}
-		return f.Sync() // EAGAIN (all slots busy), EINVAL (no fsync), ...
+		return f.Sync()
 	}
 	return <-ch
+}
+
+// start starts syncing f and returns where fsync's error will come. When
+// the kernel will not take it, f.Sync runs on a goroutine of its own.
+func (y *fileSyncer) start(f *os.File) <-chan error {
+	ch, err := y.submitSync(f)
+	if ch != nil {
+		return ch
+	}
+	done := make(chan error, 1)
+	if errors.Is(err, os.ErrClosed) {
+		done <- err
+	} else {
+		go func() { done <- f.Sync() }()
+	}
+	return done
+}
+
+// submitSync submits an fsync of f through AIO. A nil channel means it was
+// not submitted; err then says why if it was a failure rather than a
+// refusal that f.Sync should follow (no AIO, EAGAIN when all slots are
+// busy, EINVAL for a file with no fsync).
+func (y *fileSyncer) submitSync(f *os.File) (chan error, error) {
+	y.setup()
+	ch, id := y.register()
+	if ch == nil {
+		return nil, nil
+	}
+	if err := y.submit(f, id); err != nil {
+		y.unregister(id)
+		return nil, err
+	}
+	return ch, nil
 }
 
 // register reserves a request ID and its delivery channel, or returns nil

@@ -61,6 +61,32 @@ func TestFileSyncer(t *testing.T) {
 	y.mu.Unlock()
 }
 
+// TestFileSyncerStart: a sync started in the background goes through AIO
+// when it can; otherwise fsync runs on a goroutine. Either way its result
+// is fsync's.
+func TestFileSyncerStart(t *testing.T) {
+	requireAIO(t)
+	var y fileSyncer
+	f := dirtyFile(t, t.TempDir(), 1<<20)
+	require.NoError(t, <-y.start(f))
+	require.EqualValues(t, 1, y.viaAIO.Load(), "the sync did not go through AIO")
+
+	r, w, err := os.Pipe()
+	require.NoError(t, err)
+	defer r.Close()
+	defer w.Close()
+	require.ErrorIs(t, <-y.start(w), syscall.EINVAL, "a pipe has no fsync")
+
+	closed := dirtyFile(t, t.TempDir(), 10)
+	require.NoError(t, closed.Close())
+	require.ErrorIs(t, <-y.start(closed), os.ErrClosed)
+
+	y.close()
+	require.NoError(t, <-y.start(f), "after close the sync runs fsync")
+	require.ErrorIs(t, <-y.start(w), syscall.EINVAL)
+	require.EqualValues(t, 1, y.viaAIO.Load())
+}
+
 func TestFileSyncerErrors(t *testing.T) {
 	requireAIO(t)
 	var y fileSyncer

@@ -97,7 +97,7 @@ func (b *treeBuilder) build(pos, n, idx uint64, root bool) (cv, error) {
 
 // putSized writes and hashes a stream of size bytes in one pass.
 func (s *Store) putSized(ctx context.Context, r io.Reader, size int64, t *tempBlob) (cv, error) {
-	sp := newSpooler(t.data, s.syncer.sync, t.res.wrote)
+	sp := newSpooler(t.data, &s.syncer, t.res.wrote)
 	defer sp.stop()
 	tw, err := newTreeWriter(t.tree, size)
 	if err != nil {
@@ -138,7 +138,7 @@ func (s *Store) putSized(ctx context.Context, r io.Reader, size int64, t *tempBl
 // putStream writes a stream of unknown size and hashes its groups as they
 // come; once the size is known, it builds the tree from their hashes.
 func (s *Store) putStream(ctx context.Context, r io.Reader, t *tempBlob) (int64, cv, error) {
-	sp := newSpooler(t.data, s.syncer.sync, t.res.wrote)
+	sp := newSpooler(t.data, &s.syncer, t.res.wrote)
 	defer sp.stop()
 	hashes := &cvSpool{dir: s.tmp}
 	defer hashes.close()

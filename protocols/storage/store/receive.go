@@ -57,7 +57,7 @@ func (s *Store) receive(ctx context.Context, t *tempBlob, root [32]byte, size in
 	if err := readHeader(enc, size); err != nil {
 		return err
 	}
-	sp := newSpooler(t.data, s.syncer.sync, t.res.wrote)
+	sp := newSpooler(t.data, &s.syncer, t.res.wrote)
 	defer sp.stop()
 	tw := bufio.NewWriterSize(t.tree, treeWindow)
 	if _, err := tw.Write(header(size)); err != nil {
