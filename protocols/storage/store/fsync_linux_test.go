@@ -23,6 +23,15 @@ func requireAIO(t *testing.T) {
 	unix.Syscall(unix.SYS_IO_DESTROY, ctx, 0, 0)
 }
 
+// pipe is a file with no fsync: syncing it fails with EINVAL.
+func pipe(t *testing.T) (r, w *os.File) {
+	t.Helper()
+	r, w, err := os.Pipe()
+	require.NoError(t, err)
+	t.Cleanup(func() { r.Close(); w.Close() })
+	return r, w
+}
+
 func dirtyFile(t *testing.T, dir string, n int) *os.File {
 	t.Helper()
 	f, err := os.CreateTemp(dir, "sync-*")
@@ -71,10 +80,7 @@ func TestFileSyncerStart(t *testing.T) {
 	require.NoError(t, <-y.start(f))
 	require.EqualValues(t, 1, y.viaAIO.Load(), "the sync did not go through AIO")
 
-	r, w, err := os.Pipe()
-	require.NoError(t, err)
-	defer r.Close()
-	defer w.Close()
+	_, w := pipe(t)
 	require.ErrorIs(t, <-y.start(w), syscall.EINVAL, "a pipe has no fsync")
 
 	closed := dirtyFile(t, t.TempDir(), 10)
@@ -93,10 +99,7 @@ func TestFileSyncerErrors(t *testing.T) {
 	defer y.close()
 
 	// A pipe has no fsync: the error is fsync's own.
-	r, w, err := os.Pipe()
-	require.NoError(t, err)
-	defer r.Close()
-	defer w.Close()
+	_, w := pipe(t)
 	want := w.Sync()
 	require.ErrorIs(t, want, syscall.EINVAL)
 	require.Equal(t, want, y.sync(w))

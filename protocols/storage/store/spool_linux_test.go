@@ -48,14 +48,11 @@ func TestSpooler(t *testing.T) {
 func TestSpoolerSyncError(t *testing.T) {
 	var y fileSyncer
 	defer y.close()
-	r, w, err := os.Pipe()
-	require.NoError(t, err)
-	defer r.Close()
-	defer w.Close()
+	r, w := pipe(t)
 	go io.Copy(io.Discard, r)
 	sp := newSpooler(w, &y, nil)
 	defer sp.stop()
-	err = spoolAll(sp, make([]byte, syncStep+GroupSize))
+	err := spoolAll(sp, make([]byte, syncStep+GroupSize))
 	require.ErrorIs(t, err, syscall.EINVAL, "a pipe has no fsync")
 	require.ErrorContains(t, err, "syncing")
 }
