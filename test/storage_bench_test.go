@@ -118,7 +118,10 @@ func rawGet(b *testing.B, a, z *node.Node, size int) time.Duration {
 // already) to the receiver's stored-and-synced answer; a get from the
 // request to the last verified byte. Target: put/raw and get/raw >= 0.85.
 //
-// Metrics: MB/s of each, put/raw-rate, get/raw-rate (medians).
+// Metrics: MB/s of each, put/raw-rate, get/raw-rate (medians), and
+// put/raw-cpu, get/raw-cpu: the process CPU time of each transfer over the
+// raw copy's just before it (medians). On a shared machine the CPU ratio
+// moves less from run to run than the rates do.
 func BenchmarkBlobTransfer(b *testing.B) {
 	a, z := benchPair(b)
 	size := *blobBenchSize
@@ -127,15 +130,18 @@ func BenchmarkBlobTransfer(b *testing.B) {
 	res, err := a.PutBlob(ctx, bytes.NewReader(data), int64(size), 1)
 	require.NoError(b, err)
 	id := res.Info.ID
-	var putRaw, put, getRaw, get []float64
+	var putRaw, put, getRaw, get, putCPU, getCPU []float64
 	mbps := func(d time.Duration) float64 { return float64(size) / d.Seconds() / 1e6 }
 	b.SetBytes(int64(size))
 	b.ResetTimer()
 	for b.Loop() {
+		c0 := processCPU()
 		putRaw = append(putRaw, mbps(rawPut(b, a, z, data)))
+		c1 := processCPU()
 		t0 := time.Now()
 		require.NoError(b, a.ReplicateTo(ctx, z.ID(), id))
 		put = append(put, mbps(time.Since(t0)))
+		putCPU = append(putCPU, (processCPU()-c1)/(c1-c0))
 		require.NoError(b, z.Store().Delete(id))
 		// Settle the deletion before timing more: freeing 256 MiB (and,
 		// on a disk mounted with discard, trimming it) otherwise lands on
@@ -143,12 +149,15 @@ func BenchmarkBlobTransfer(b *testing.B) {
 		// of a put.
 		syscall.Sync()
 
+		c0 = processCPU()
 		getRaw = append(getRaw, mbps(rawGet(b, z, a, size)))
+		c1 = processCPU()
 		t0 = time.Now()
 		blob, err := z.OpenBlob(ctx, id)
 		require.NoError(b, err)
 		require.NoError(b, blob.WriteRange(ctx, io.Discard, 0, blob.Size))
 		get = append(get, mbps(time.Since(t0)))
+		getCPU = append(getCPU, (processCPU()-c1)/(c1-c0))
 	}
 	med := func(v []float64) float64 { s := slices.Clone(v); slices.Sort(s); return s[len(s)/2] }
 	b.ReportMetric(med(putRaw), "raw-put-MB/s")
@@ -157,6 +166,19 @@ func BenchmarkBlobTransfer(b *testing.B) {
 	b.ReportMetric(med(get), "get-MB/s")
 	b.ReportMetric(med(put)/med(putRaw), "put/raw-rate")
 	b.ReportMetric(med(get)/med(getRaw), "get/raw-rate")
+	b.ReportMetric(med(putCPU), "put/raw-cpu")
+	b.ReportMetric(med(getCPU), "get/raw-cpu")
+}
+
+// processCPU is the CPU time (user and system) this process has used, in
+// seconds: both nodes run in it, so a transfer's cost is the difference
+// around it. Kernel threads (writeback) are not counted.
+func processCPU() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
 
 // BenchmarkSmallBlobs: 4 KiB puts (to the peer's store, synced) and gets
