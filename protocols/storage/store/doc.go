@@ -17,6 +17,7 @@
 // Writes go to tmp/, are synced, and are renamed into place outboard first,
 // so a visible blob is complete and always has its outboard; the shard
 // directory is synced after. Memory stays bounded whatever the blob size:
-// a write holds a few 256 KiB buffers, a read a few more. Writes count
+// a write holds one 256 KiB buffer and a 64 KiB window of its outboard, a
+// read a few such buffers. Writes count
 // against a byte quota and keep a share of the disk free (Options).
 package store
