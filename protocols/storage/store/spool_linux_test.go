@@ -10,8 +10,16 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// spoolAll writes data through sp in group-sized grabs.
+// spoolAll writes data through sp in group-sized grabs, then finishes.
 func spoolAll(sp *spooler, data []byte) error {
+	if err := spoolGroups(sp, data); err != nil {
+		return err
+	}
+	return sp.finish()
+}
+
+// spoolGroups fills data into sp in group-sized grabs.
+func spoolGroups(sp *spooler, data []byte) error {
 	for len(data) > 0 {
 		n := min(GroupSize, len(data))
 		p, err := sp.grab(n)
@@ -21,11 +29,12 @@ func spoolAll(sp *spooler, data []byte) error {
 		copy(p, data[:n])
 		data = data[n:]
 	}
-	return sp.finish()
+	return nil
 }
 
 // TestSpooler: the file gets every byte in order, the caller hears of each
-// write, and syncs run while it writes, not only at the end.
+// write, and a sync starts while it writes once syncStep bytes are written,
+// not only at the end.
 func TestSpooler(t *testing.T) {
 	requireAIO(t)
 	var y fileSyncer
@@ -34,11 +43,25 @@ func TestSpooler(t *testing.T) {
 	var told int64
 	sp := newSpooler(f, &y, func(n int64) { told += n })
 	data := randomBytes(3*syncStep+12345, 7)
-	require.NoError(t, spoolAll(sp, data))
+	// The last buffer of the first syncStep bytes is written at the next
+	// grab, and the sync starts then.
+	require.NoError(t, spoolGroups(sp, data[:syncStep]))
+	require.EqualValues(t, syncStep-ioBufSize, sp.written)
+	require.Zero(t, sp.synced, "a sync before syncStep bytes")
+	_, err := sp.grab(GroupSize)
+	require.NoError(t, err)
+	sp.unfill(GroupSize)
+	require.EqualValues(t, syncStep, sp.written)
+	require.EqualValues(t, syncStep, sp.synced, "no sync started at syncStep bytes")
+	require.NotNil(t, sp.syncing)
+
+	require.NoError(t, spoolGroups(sp, data[syncStep:]))
+	require.NoError(t, sp.finish())
+	require.Nil(t, sp.syncing, "finish waits for the sync")
 	sp.stop()
 	sp.stop()
 	require.EqualValues(t, len(data), told)
-	require.GreaterOrEqual(t, y.viaAIO.Load(), int64(2), "background syncs")
+	require.Positive(t, y.viaAIO.Load(), "the syncs did not go through AIO")
 	got, err := os.ReadFile(f.Name())
 	require.NoError(t, err)
 	require.True(t, bytes.Equal(data, got))
