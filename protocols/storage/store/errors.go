@@ -8,7 +8,8 @@ var (
 	ErrNotFound = errors.New("blob not found")
 	ErrTooLarge = errors.New("blob too large")
 	// ErrQuota is the byte quota, and also a disk that a write would fill
-	// past Options.MinFreeFraction.
+	// past Options.MinFreeFraction or that ran out of space (ENOSPC,
+	// EDQUOT) during the write.
 	ErrQuota    = errors.New("storage quota exceeded")
 	ErrBadData  = errors.New("data does not match the blob ID")
 	ErrBadID    = errors.New("not a peernode blob ID")

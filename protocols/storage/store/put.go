@@ -44,7 +44,7 @@ func (s *Store) Put(ctx context.Context, r io.Reader, size int64, want cid.Cid) 
 	}
 	t, err := s.newTemp(max(size, 0))
 	if err != nil {
-		return Info{}, fmt.Errorf("put: %w", err)
+		return Info{}, fmt.Errorf("put: %w", noSpace(err))
 	}
 	defer t.discard()
 	var root cv
@@ -54,7 +54,7 @@ func (s *Store) Put(ctx context.Context, r io.Reader, size int64, want cid.Cid) 
 		size, root, err = s.putStream(ctx, r, t)
 	}
 	if err != nil {
-		return Info{}, fmt.Errorf("put: %w", err)
+		return Info{}, fmt.Errorf("put: %w", noSpace(err))
 	}
 	var rb [32]byte
 	putCV(rb[:], &root)
@@ -62,7 +62,8 @@ func (s *Store) Put(ctx context.Context, r io.Reader, size int64, want cid.Cid) 
 	if want.Defined() && !id.Equals(want) {
 		return Info{}, fmt.Errorf("put: %w: the content is %s, want %s", ErrBadData, id, want)
 	}
-	return s.commit(id, size, t)
+	info, err := s.commit(id, size, t)
+	return info, noSpace(err)
 }
 
 // treeBuilder hashes the tree of a blob of known size in order, taking the

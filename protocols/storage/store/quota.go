@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -132,4 +133,19 @@ func (s *Store) checkDisk(n int64) error {
 			ErrQuota, n, max(left, 0), total, 100*s.opt.MinFreeFraction)
 	}
 	return nil
+}
+
+// noSpace makes an error from a filesystem that ran out of space (ENOSPC,
+// or EDQUOT: a filesystem quota) an ErrQuota, so that a peer is answered
+// quota and the operator reads that the disk is full. The disk rule
+// (MinFreeFraction) normally refuses such a write before it starts; this
+// is for a disk that something else filled meanwhile.
+func noSpace(err error) error {
+	if err == nil || errors.Is(err, ErrQuota) {
+		return err
+	}
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return fmt.Errorf("%w: the disk is full: %w", ErrQuota, err)
+	}
+	return err
 }

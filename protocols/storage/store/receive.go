@@ -42,13 +42,14 @@ func (s *Store) Receive(ctx context.Context, id cid.Cid, size int64, enc io.Read
 	}
 	t, err := s.newTemp(size)
 	if err != nil {
-		return Info{}, fmt.Errorf("receive %s: %w", id, err)
+		return Info{}, fmt.Errorf("receive %s: %w", id, noSpace(err))
 	}
 	defer t.discard()
 	if err := s.receive(ctx, t, root, size, enc); err != nil {
-		return Info{}, fmt.Errorf("receive %s: %w", id, err)
+		return Info{}, fmt.Errorf("receive %s: %w", id, noSpace(err))
 	}
-	return s.commit(id, size, t)
+	info, err := s.commit(id, size, t)
+	return info, noSpace(err)
 }
 
 // receive verifies enc into t's files: the groups to the data file, the

@@ -76,7 +76,7 @@ func (s *spooler) flush() error {
 		return nil
 	}
 	if _, err := s.f.Write(s.cur); err != nil {
-		s.err = fmt.Errorf("writing %s: %w", s.f.Name(), err)
+		s.err = fmt.Errorf("writing the data: %w", err) // err names the file
 		return s.err
 	}
 	if s.wrote != nil {
