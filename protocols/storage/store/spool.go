@@ -66,9 +66,16 @@ func (s *spooler) grab(n int) ([]byte, error) {
 // unfill gives back the last n grabbed bytes, which were not filled.
 func (s *spooler) unfill(n int) { s.cur = s.cur[:len(s.cur)-n] }
 
-// flush writes the buffer, and starts a sync once syncStep more bytes are
-// written than the last one covers and that one has ended.
+// flush writes the buffer, then starts a sync if one is due.
 func (s *spooler) flush() error {
+	if err := s.write(); err != nil {
+		return err
+	}
+	return s.syncDue()
+}
+
+// write writes the buffer.
+func (s *spooler) write() error {
 	if s.err != nil {
 		return s.err
 	}
@@ -84,13 +91,19 @@ func (s *spooler) flush() error {
 	}
 	s.written += int64(len(s.cur))
 	s.cur = s.cur[:0]
+	return nil
+}
+
+// syncDue starts a sync once syncStep more bytes are written than the
+// last one covers, and that one has ended.
+func (s *spooler) syncDue() error {
 	if s.written-s.synced < syncStep {
 		return nil
 	}
 	if s.syncing != nil {
 		select {
 		case err := <-s.syncing:
-			if s.err = s.synced1(err); s.err != nil {
+			if s.err = s.syncDone(err); s.err != nil {
 				return s.err
 			}
 		default:
@@ -101,9 +114,9 @@ func (s *spooler) flush() error {
 	return nil
 }
 
-// synced1 is the outcome of a background sync. Linux reports a failed
+// syncDone takes the outcome of a background sync. Linux reports a failed
 // writeback once, so its error is kept for the put.
-func (s *spooler) synced1(err error) error {
+func (s *spooler) syncDone(err error) error {
 	s.syncing = nil
 	if err != nil {
 		return fmt.Errorf("syncing %s: %w", s.f.Name(), err)
@@ -111,11 +124,12 @@ func (s *spooler) synced1(err error) error {
 	return nil
 }
 
-// finish writes the rest and waits for the background sync.
+// finish writes the rest and waits for the background sync. It starts no
+// sync of its own: the caller syncs the file next.
 func (s *spooler) finish() error {
-	err := s.flush()
+	err := s.write()
 	if s.syncing != nil {
-		if serr := s.synced1(<-s.syncing); s.err == nil {
+		if serr := s.syncDone(<-s.syncing); s.err == nil {
 			s.err = serr
 		}
 	}

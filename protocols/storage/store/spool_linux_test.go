@@ -67,6 +67,21 @@ func TestSpooler(t *testing.T) {
 	require.True(t, bytes.Equal(data, got))
 }
 
+// TestSpoolerFinishStartsNoSync: the last buffer, written by finish, starts
+// no background sync even when it completes a syncStep: the caller syncs the
+// file next.
+func TestSpoolerFinishStartsNoSync(t *testing.T) {
+	var y fileSyncer
+	defer y.close()
+	f := dirtyFile(t, t.TempDir(), 0)
+	sp := newSpooler(f, &y, nil)
+	defer sp.stop()
+	require.NoError(t, spoolAll(sp, randomBytes(syncStep, 8)))
+	require.EqualValues(t, syncStep, sp.written)
+	require.Zero(t, sp.synced)
+	require.Zero(t, y.viaAIO.Load())
+}
+
 // TestSpoolerSyncError: a background sync's failure is the put's error.
 func TestSpoolerSyncError(t *testing.T) {
 	var y fileSyncer
