@@ -18,6 +18,8 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/stretchr/testify/require"
+
+	"peernode/node"
 )
 
 var rssBlobSize = flag.Int64("rss.size", 1<<30, "bytes of the blob BenchmarkDaemonRSS sends")
@@ -42,9 +44,14 @@ func BenchmarkDaemonRSS(b *testing.B) {
 	}
 }
 
+// daemonRSSRun runs one transfer to a new daemon. The daemon, the sender and
+// their data directories (a copy of the blob each) are gone when it
+// returns, so that many iterations do not fill the disk.
 func daemonRSSRun(b *testing.B, bin string, size int64) (idle, peak, rate float64) {
-	dir := b.TempDir()
-	cmd := exec.Command(bin, "daemon", "--data-dir", dir, "--name", "receiver",
+	dir, err := os.MkdirTemp("", "peernode-rss-")
+	require.NoError(b, err)
+	defer os.RemoveAll(dir)
+	cmd := exec.Command(bin, "daemon", "--data-dir", filepath.Join(dir, "receiver"), "--name", "receiver",
 		"--listen", "/ip4/127.0.0.1/tcp/0", "--api", "127.0.0.1:0")
 	cmd.Env = append(os.Environ(), "PEERNODE_SECRET=", "PEERNODE_PATH=")
 	out, err := cmd.StdoutPipe()
@@ -59,10 +66,13 @@ func daemonRSSRun(b *testing.B, bin string, size int64) (idle, peak, rate float6
 	ai, err := peer.AddrInfoFromString(addr)
 	require.NoError(b, err)
 
-	cfg := Config(b, "sender")
+	cfg := node.LocalTestConfig(filepath.Join(dir, "sender"))
 	cfg.APIAddr = ""
 	cfg.Bootstrap = []peer.AddrInfo{*ai}
-	sender := StartNode(b, cfg)
+	sender, err := node.New(cfg)
+	require.NoError(b, err)
+	defer sender.Close()
+	require.NoError(b, sender.Start())
 	WaitVerified(b, sender, ai.ID)
 
 	ctx := context.Background()
